@@ -1,0 +1,16 @@
+"""Capture ingestion: pcap/pcapng/gzip files into columnar packet batches."""
+
+from trafficlm.capture.batch import PacketBatch, PacketStatus, RecordBatch, TcpFlag, TcpOption
+from trafficlm.capture.reader import CaptureReport, find_captures, read_packets, read_records
+
+__all__ = [
+    "CaptureReport",
+    "PacketBatch",
+    "PacketStatus",
+    "RecordBatch",
+    "TcpFlag",
+    "TcpOption",
+    "find_captures",
+    "read_packets",
+    "read_records",
+]

@@ -1,0 +1,35 @@
+"""``trafficlm flows``: what the flow table sees, one row per flow."""
+
+from __future__ import annotations
+
+import argparse
+
+from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config
+from trafficlm.errors import ExitCode
+from trafficlm.flows import FlowBatch
+from trafficlm.flows.frame import flows_frame
+from trafficlm.output import FORMATS, FrameWriter
+
+TABLE_COLUMNS = ["flow_id", "start", "src_ip", "src_port", "dst_ip", "dst_port", "proto",
+                 "packets_fwd", "packets_bwd", "bytes_fwd", "bytes_bwd", "end_reason"]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("flows", help="list the flows in captures",
+                                 description="List the flows of pcap/pcapng captures.")
+    parser.add_argument("captures", nargs="+", metavar="CAPTURE",
+                        help="capture files or directories (pcap, pcapng, optionally gzipped)")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    add_flow_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    config = flow_config(args)
+    with FrameWriter(args.format, args.out, TABLE_COLUMNS) as writer:
+
+        def write(flows: FlowBatch, path: str) -> None:
+            writer.write(flows_frame(flows, capture=path))
+
+        return each_capture_flows(args.captures, config, write)

@@ -1,0 +1,82 @@
+"""Writing tables to stdout or a file in the formats every command shares.
+
+The output file is opened before any work starts, so an unwritable path is
+reported at once instead of after a long run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+import polars as pl
+
+from trafficlm.errors import TrafficLMError
+
+FORMATS = ("table", "jsonl", "csv", "parquet")
+
+
+class OutputError(TrafficLMError):
+    """An output path cannot be written."""
+
+
+class FrameWriter:
+    """Appends polars frames to one output in one format."""
+
+    def __init__(self, fmt: str, path: str | None, table_columns: list[str] | None = None) -> None:
+        if fmt not in FORMATS:
+            raise OutputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        if fmt == "parquet" and path is None:
+            raise OutputError("--format parquet needs --out FILE")
+        self.fmt = fmt
+        self.table_columns = table_columns
+        self._parquet: list[pl.DataFrame] = []
+        self._header_done = False
+        self._path = path
+        self._stream: IO = sys.stdout if path is None else _open_for_writing(path, fmt)
+        self.rows = 0
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self.rows += len(frame)
+        if self.fmt == "parquet":
+            self._parquet.append(frame)
+        elif self.fmt == "jsonl":
+            self._stream.write(frame.write_ndjson())
+        elif self.fmt == "csv":
+            self._stream.write(frame.write_csv(include_header=not self._header_done))
+        else:
+            self._write_table(frame)
+        self._header_done = True
+
+    def close(self) -> None:
+        if self.fmt == "parquet" and self._path is not None:
+            frames = self._parquet or [pl.DataFrame()]
+            pl.concat(frames, how="diagonal_relaxed").write_parquet(self._stream)
+        self._stream.flush()
+        if self._stream is not sys.stdout:
+            self._stream.close()
+
+    def _write_table(self, frame: pl.DataFrame) -> None:
+        columns = self.table_columns or frame.columns
+        text = frame.select(columns).with_columns(pl.all().cast(pl.String).fill_null(""))
+        widths = {c: max(len(c), text[c].str.len_chars().max() or 0) for c in columns}
+        if not self._header_done:
+            self._stream.write("  ".join(c.ljust(widths[c]) for c in columns).rstrip() + "\n")
+        for row in text.iter_rows():
+            self._stream.write(
+                "  ".join(str(v).ljust(widths[c]) for v, c in zip(row, columns, strict=True))
+                .rstrip() + "\n")
+
+
+def _open_for_writing(path: str, fmt: str) -> IO:
+    try:
+        return open(path, "wb" if fmt == "parquet" else "w", encoding=None if fmt == "parquet"
+                    else "utf-8")
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write: {err.strerror or err}") from None
