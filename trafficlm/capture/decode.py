@@ -11,7 +11,7 @@ import numpy as np
 
 from trafficlm.capture import linktype as lt
 from trafficlm.capture.batch import PacketBatch, PacketStatus, RecordBatch, TcpOption
-from trafficlm.capture.gather import u8, u16be, u32be, u64be
+from trafficlm.capture.gather import be16, be32, be64, header_rows, padded, u8, u16be, u32be
 
 TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
 IPV6_HOP_BY_HOP, IPV6_ROUTING, IPV6_FRAGMENT, IPV6_AH, IPV6_DEST_OPTS = 0, 43, 44, 51, 60
@@ -58,7 +58,7 @@ class _Fields:
 
 def decode(records: RecordBatch) -> PacketBatch:
     """Decode link, network and transport headers of every record in the batch."""
-    buf = records.buf
+    buf = padded(records.buf)  # fixed headers are read as rows; see gather.header_rows
     out = _Fields(len(records))
     net_off, version = _network_offsets(records, out)
     cap_end = records.data_off + records.caplen
@@ -66,7 +66,7 @@ def decode(records: RecordBatch) -> PacketBatch:
     _ipv6(buf, net_off, cap_end, version == 6, out)
     _transport(buf, out)
     return PacketBatch(
-        buf=buf, ts_ns=records.ts_ns, wirelen=records.wirelen, file_offset=records.file_offset,
+        buf=records.buf, ts_ns=records.ts_ns, wirelen=records.wirelen, file_offset=records.file_offset,
         **{name: getattr(out, name) for name in PacketBatch.__dataclass_fields__
            if name not in ("buf", "ts_ns", "wirelen", "file_offset")},
     )
@@ -99,19 +99,20 @@ def _ipv4(buf, net_off, cap_end, is_v4, out: _Fields) -> None:
     idx = np.flatnonzero(is_v4)
     base = net_off[idx]
     avail = cap_end[idx] - base
-    ihl = (u8(buf, base) & 0x0F) * 4
-    total = u16be(buf, base + 2)
+    h = header_rows(buf, base, 20)
+    ihl = (h[:, 0].astype(np.int64) & 0x0F) * 4
+    total = be16(h, 2)
     total = np.where(total == 0, avail, total)  # TSO captures leave it zero
     good = (avail >= 20) & (ihl >= 20) & (avail >= ihl) & (total >= ihl)
     _mark(out, idx, good)
-    idx, base, avail, ihl, total = idx[good], base[good], avail[good], ihl[good], total[good]
+    idx, base, avail, ihl, total, h = idx[good], base[good], avail[good], ihl[good], total[good], h[good]
     out.ip_version[idx] = 4
-    out.src_lo[idx] = IPV4_MAPPED_PREFIX | u32be(buf, base + 12).astype(np.uint64)
-    out.dst_lo[idx] = IPV4_MAPPED_PREFIX | u32be(buf, base + 16).astype(np.uint64)
-    out.proto[idx] = u8(buf, base + 9)
-    out.ttl[idx] = u8(buf, base + 8)
-    out.ip_id[idx] = u16be(buf, base + 4)
-    flags_frag = u16be(buf, base + 6)
+    out.src_lo[idx] = IPV4_MAPPED_PREFIX | be32(h, 12).astype(np.uint64)
+    out.dst_lo[idx] = IPV4_MAPPED_PREFIX | be32(h, 16).astype(np.uint64)
+    out.proto[idx] = h[:, 9]
+    out.ttl[idx] = h[:, 8]
+    out.ip_id[idx] = be16(h, 4)
+    flags_frag = be16(h, 6)
     out.more_fragments[idx] = (flags_frag & 0x2000) != 0
     out.frag_offset[idx] = (flags_frag & 0x1FFF) * 8
     out.ip_len[idx] = total
@@ -127,16 +128,18 @@ def _ipv6(buf, net_off, cap_end, is_v6, out: _Fields) -> None:
     good = avail >= 40
     _mark(out, idx, good)
     idx, base, avail = idx[good], base[good], avail[good]
-    payload = u16be(buf, base + 4)
+    h = header_rows(buf, base, 40)
+    payload = be16(h, 4)
     total = np.where(payload == 0, avail, payload + 40)  # jumbograms say 0
     out.ip_version[idx] = 6
-    out.src_hi[idx], out.src_lo[idx] = u64be(buf, base + 8), u64be(buf, base + 16)
-    out.dst_hi[idx], out.dst_lo[idx] = u64be(buf, base + 24), u64be(buf, base + 32)
-    out.ttl[idx] = u8(buf, base + 7)
+    out.src_hi[idx], out.src_lo[idx] = be64(h, 8), be64(h, 16)
+    out.dst_hi[idx], out.dst_lo[idx] = be64(h, 24), be64(h, 32)
+    out.ttl[idx] = h[:, 7]
     out.ip_len[idx] = total
     out.ip_end[idx] = base + np.minimum(total, avail)
     end = out.ip_end[idx]
-    next_header, pos, ok = _ipv6_extensions(buf, idx, u8(buf, base + 6), base + 40, end, out)
+    next_header, pos, ok = _ipv6_extensions(buf, idx, h[:, 6].astype(np.int64), base + 40, end,
+                                            out)
     _mark(out, idx, ok)
     out.proto[idx] = next_header
     out.l4_off[idx] = pos
@@ -194,8 +197,9 @@ def _ports(buf, idx, out: _Fields) -> np.ndarray:
     l4 = out.l4_off[idx]
     avail = out.ip_end[idx] - l4
     has_ports = avail >= 4
-    out.sport[idx] = np.where(has_ports, u16be(buf, l4), 0)
-    out.dport[idx] = np.where(has_ports, u16be(buf, l4 + 2), 0)
+    h = header_rows(buf, l4, 4)
+    out.sport[idx] = np.where(has_ports, be16(h, 0), 0)
+    out.dport[idx] = np.where(has_ports, be16(h, 2), 0)
     return avail
 
 
@@ -210,17 +214,21 @@ def _tcp(buf, idx, out: _Fields) -> None:
     avail = _ports(buf, idx, out)
     keep = ~_short_header(out, idx, avail, 20)
     idx, l4 = idx[keep], out.l4_off[idx[keep]]
-    header_len = (u8(buf, l4 + 12) >> 4) * 4
-    out.tcp_seq[idx] = u32be(buf, l4 + 4)
-    out.tcp_ack[idx] = u32be(buf, l4 + 8)
-    out.tcp_flags[idx] = ((u8(buf, l4 + 12) & 1) << 8) | u8(buf, l4 + 13)
-    out.tcp_window[idx] = u16be(buf, l4 + 14)
+    h = header_rows(buf, l4, 20)
+    header_len = (h[:, 12].astype(np.int64) >> 4) * 4
+    out.tcp_seq[idx] = be32(h, 4)
+    out.tcp_ack[idx] = be32(h, 8)
+    out.tcp_flags[idx] = ((h[:, 12].astype(np.uint16) & 1) << 8) | h[:, 13]
+    out.tcp_window[idx] = be16(h, 14)
     bad = header_len < 20
     out.status[idx[bad]] = PacketStatus.MALFORMED
     header_len = np.maximum(header_len, 20)
     out.payload_off[idx] = l4 + header_len
     out.payload_len[idx] = out.l4_claimed[idx] - header_len
-    out.tcp_options[idx] = _tcp_options(buf, l4 + 20, np.minimum(l4 + header_len, out.ip_end[idx]))
+    with_options = np.flatnonzero(header_len > 20)
+    out.tcp_options[idx[with_options]] = _tcp_options(
+        buf, l4[with_options] + 20,
+        np.minimum(l4 + header_len, out.ip_end[idx])[with_options])
 
 
 def _tcp_options(buf, start, end) -> np.ndarray:

@@ -66,14 +66,13 @@ def _ethernet(buf: np.ndarray, data_off: np.ndarray) -> tuple[np.ndarray, np.nda
         tagged = np.isin(ethertype, VLAN_TAGS)
         ethertype = np.where(tagged, u16be(buf, data_off + header + 2), ethertype)
         header = np.where(tagged, header + 4, header)
+    net_off, version = data_off + header, _ethertype_version(ethertype)
     pppoe = ethertype == PPPOE_SESSION
-    if pppoe.any():
-        ppp_proto = u16be(buf, data_off + header + 6)
-        inner = np.where(ppp_proto == PPP_IPV4, ETH_IPV4,
-                         np.where(ppp_proto == PPP_IPV6, ETH_IPV6, 0))
-        ethertype = np.where(pppoe, inner, ethertype)
-        header = np.where(pppoe, header + 8, header)
-    return data_off + header, _ethertype_version(ethertype)
+    if pppoe.any():  # 6-byte PPPoE session header, then a PPP protocol field
+        ppp_off, ppp_version = _ppp_protocol(buf, net_off + 6)
+        net_off = np.where(pppoe, ppp_off, net_off)
+        version = np.where(pppoe, ppp_version, version)
+    return net_off, version
 
 
 def _bsd_family_version(buf: np.ndarray, data_off: np.ndarray, linktype: int) -> np.ndarray:
@@ -87,7 +86,11 @@ def _bsd_family_version(buf: np.ndarray, data_off: np.ndarray, linktype: int) ->
 
 def _ppp(buf: np.ndarray, data_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     has_address_control = (u8(buf, data_off) == 0xFF) & (u8(buf, data_off + 1) == 0x03)
-    start = data_off + np.where(has_address_control, 2, 0)
+    return _ppp_protocol(buf, data_off + np.where(has_address_control, 2, 0))
+
+
+def _ppp_protocol(buf: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Read a PPP protocol field (one byte when compressed) at ``start``."""
     first = u8(buf, start)
     compressed = (first & 1) == 1  # protocol field compression: one byte
     proto = np.where(compressed, first, u16be(buf, start))

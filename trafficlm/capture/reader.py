@@ -32,7 +32,7 @@ from trafficlm.errors import CaptureError
 if TYPE_CHECKING:
     from trafficlm.flows import FlowTableStats
 
-DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024  # measured: 4 MiB beats 8 and 16 (cache)
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")

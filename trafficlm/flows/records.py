@@ -2,7 +2,8 @@
 
 A :class:`FlowBatch` is what the flow table hands on. Flow-level columns
 have shape ``[n]``; the first-packet columns have shape ``[n, P]`` (row
-``i`` holds ``n_stored[i]`` valid packets) and ``payload`` is ``[n, P, B]``.
+``i`` holds ``n_stored[i]`` valid packets; entries past that are undefined)
+and ``payload`` is ``[n, P, B]`` (bytes past ``pkt_payload_cap`` are zero).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
+
+from trafficlm.hashing import mix64
 
 # 53 bits: flow ids stay exact in JSON consumers that parse numbers as doubles (jq).
 FLOW_ID_MASK = np.uint64((1 << 53) - 1)
@@ -116,15 +119,6 @@ def compute_flow_ids(columns: dict[str, np.ndarray]) -> np.ndarray:
     for name in ("init_hi", "init_lo", "resp_hi", "resp_lo", "start_ns"):
         h = mix64(h ^ columns[name].astype(np.uint64))
     return mix64(h ^ ports) & FLOW_ID_MASK
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a fast, well-spread 64-bit hash step."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
 
 
 def empty_columns(rows: int, packets: int, payload_bytes: int) -> dict[str, np.ndarray]:

@@ -23,13 +23,14 @@ import numpy as np
 
 from trafficlm.capture.batch import PacketBatch, PacketStatus, TcpFlag
 from trafficlm.flows.records import (
+    FLOW_COLUMNS,
     TCP_FLAG_NAMES,
     EndReason,
     FlowBatch,
     compute_flow_ids,
     empty_columns,
-    mix64,
 )
+from trafficlm.hashing import mix64
 
 NS = 1_000_000_000
 INITIAL_SLOTS = 4096
@@ -304,11 +305,12 @@ class FlowTable:
         ports_proto = keys[:, 4]
         low_port = (ports_proto >> np.uint64(24)).astype(np.int32)
         high_port = ((ports_proto >> np.uint64(8)) & np.uint64(0xFFFF)).astype(np.int32)
-        for side, (low, high) in (("init", (0, 2)), ("resp", (2, 0))):
-            use_low = init_is_low if side == "init" else ~init_is_low
-            cols[f"{side}_hi"][slots] = np.where(use_low, keys[:, low], keys[:, high])
-            cols[f"{side}_lo"][slots] = np.where(use_low, keys[:, low + 1], keys[:, high + 1])
-            cols[f"{side}_port"][slots] = np.where(use_low, low_port, high_port)
+        for side, (mine, other) in (("init", (0, 2)), ("resp", (2, 0))):
+            # words 0-1 hold the lower endpoint's address, 2-3 the higher's
+            cols[f"{side}_hi"][slots] = np.where(init_is_low, keys[:, mine], keys[:, other])
+            cols[f"{side}_lo"][slots] = np.where(init_is_low, keys[:, mine + 1], keys[:, other + 1])
+        cols["init_port"][slots] = np.where(init_is_low, low_port, high_port)
+        cols["resp_port"][slots] = np.where(init_is_low, high_port, low_port)
         cols["proto"][slots] = (ports_proto & np.uint64(0xFF)).astype(np.uint8)
         cols["ip_version"][slots] = batch.ip_version[p.rows[first]]
         cols["start_ns"][slots] = p.ts[first]
@@ -329,23 +331,23 @@ class FlowTable:
         rank = np.arange(n) - seg_starts[seg_of] + stored_before
         self._store_first_packets(slot_of, rank, backward, p, batch)
 
-        def per_segment(weights: np.ndarray) -> np.ndarray:
-            return np.bincount(seg_of, weights=weights, minlength=len(seg_slots)).astype(np.int64)
-
         rows = p.rows
-        fwd = (~backward).astype(np.int64)
-        bwd = backward.astype(np.int64)
         wire = batch.wirelen[rows]
         payload = batch.payload_len[rows].astype(np.int64)
-        for direction, mask in (("fwd", fwd), ("bwd", bwd)):
-            cols[f"packets_{direction}"][seg_slots] += per_segment(mask)
-            cols[f"bytes_{direction}"][seg_slots] += per_segment(wire * mask)
-            cols[f"payload_bytes_{direction}"][seg_slots] += per_segment(payload * mask)
-        for bit, flag in enumerate(TCP_FLAG_NAMES):
-            cols[f"{flag}_count"][seg_slots] += per_segment((p.flags >> bit) & 1).astype(np.int32)
         fin = (p.flags & TcpFlag.FIN) != 0
-        cols["fin_fwd"][seg_slots] |= per_segment(fin & ~backward) > 0
-        cols["fin_bwd"][seg_slots] |= per_segment(fin & backward) > 0
+        # packets are grouped by segment, so one reduceat sums every counter at once
+        values = np.stack([~backward, backward, wire * ~backward, wire * backward,
+                           payload * ~backward, payload * backward, fin & ~backward,
+                           fin & backward, *((p.flags >> bit) & 1
+                                             for bit in range(len(TCP_FLAG_NAMES)))], axis=1)
+        sums = np.add.reduceat(values.astype(np.int64), seg_starts, axis=0)
+        for i, name in enumerate(("packets_fwd", "packets_bwd", "bytes_fwd", "bytes_bwd",
+                                  "payload_bytes_fwd", "payload_bytes_bwd")):
+            cols[name][seg_slots] += sums[:, i]
+        cols["fin_fwd"][seg_slots] |= sums[:, 6] > 0
+        cols["fin_bwd"][seg_slots] |= sums[:, 7] > 0
+        for bit, flag in enumerate(TCP_FLAG_NAMES):
+            cols[f"{flag}_count"][seg_slots] += sums[:, 8 + bit].astype(np.int32)
         last = np.maximum.reduceat(p.ts, seg_starts)
         cols["last_ns"][seg_slots] = np.maximum(cols["last_ns"][seg_slots], last)
 
@@ -369,9 +371,7 @@ class FlowTable:
         captured = np.minimum(batch.payload_cap[rows], cfg.payload_bytes)
         cols["pkt_payload_cap"][at] = captured
         if cfg.payload_bytes:
-            offsets = batch.payload_off[rows][:, None] + np.arange(cfg.payload_bytes)
-            data = np.take(batch.buf, offsets, mode="clip") if len(batch.buf) else 0
-            cols["payload"][at] = np.where(np.arange(cfg.payload_bytes) < captured[:, None], data, 0)
+            cols["payload"][at] = _payload_prefixes(batch, rows, captured, cfg.payload_bytes)
 
     # -- emitting ------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class FlowTable:
         if len(slots) == 0:
             return
         cfg = self.config
-        columns = {name: column[slots].copy() for name, column in self._cols.items()}
+        columns = {name: column[slots] for name, column in self._cols.items()}
         closed_by_fin = columns["fin_fwd"] & columns["fin_bwd"]
         reasons = np.where(columns["rst_count"] > 0, EndReason.RST,
                            np.where(closed_by_fin & (reasons != EndReason.EVICTED),
@@ -407,8 +407,10 @@ class FlowTable:
         self._release(slots)
 
     def _release(self, slots: np.ndarray) -> None:
-        for name, column in self._cols.items():
-            column[slots] = 0
+        # first-packet rows are overwritten before they are read again (n_stored says how many)
+        for name, (_, per_packet, _) in FLOW_COLUMNS.items():
+            if not per_packet:
+                self._cols[name][slots] = 0
         self._in_use[slots] = False
         for slot in slots.tolist():
             key = self._slot_key[slot]
@@ -428,6 +430,16 @@ def empty_flow_batch(config: FlowConfig) -> FlowBatch:
     """A FlowBatch with no rows, with the columns ``config`` implies."""
     return FlowBatch(np.zeros(0, np.uint64), np.zeros(0, np.int32),
                      empty_columns(0, config.packets_per_flow, config.payload_bytes))
+
+
+def _payload_prefixes(batch: PacketBatch, rows: np.ndarray, captured: np.ndarray,
+                      width: int) -> np.ndarray:
+    """The first ``width`` payload bytes of each row, zero past what was captured."""
+    padded = np.concatenate([batch.buf, np.zeros(width, np.uint8)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
+    data = windows[np.minimum(batch.payload_off[rows], len(batch.buf))]
+    data *= np.arange(width) < captured[:, None]
+    return data
 
 
 def _sort_by_key(batch: PacketBatch, rows: np.ndarray) -> _Sorted:
