@@ -64,7 +64,9 @@ class FrameWriter:
 
     def _write_table(self, frame: pl.DataFrame) -> None:
         columns = self.table_columns or frame.columns
-        text = frame.select(columns).with_columns(pl.all().cast(pl.String).fill_null(""))
+        text = frame.select(columns).with_columns(
+            pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S%.6f")).with_columns(
+            pl.all().cast(pl.String).fill_null(""))
         widths = {c: max(len(c), text[c].str.len_chars().max() or 0) for c in columns}
         if not self._header_done:
             self._stream.write("  ".join(c.ljust(widths[c]) for c in columns).rstrip() + "\n")

@@ -8,7 +8,7 @@ thousands of packets per second in pure Python.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,14 +84,6 @@ class PacketBatch:
 
     def __len__(self) -> int:
         return len(self.ts_ns)
-
-    def select(self, mask_or_index: np.ndarray) -> PacketBatch:
-        """The rows picked by a boolean mask or an index array (``buf`` is shared)."""
-        values = {
-            f.name: (getattr(self, f.name) if f.name == "buf" else getattr(self, f.name)[mask_or_index])
-            for f in fields(self)
-        }
-        return PacketBatch(**values)
 
 
 class TcpOption(enum.IntFlag):

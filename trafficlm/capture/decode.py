@@ -66,7 +66,8 @@ def decode(records: RecordBatch) -> PacketBatch:
     _ipv6(buf, net_off, cap_end, version == 6, out)
     _transport(buf, out)
     return PacketBatch(
-        buf=records.buf, ts_ns=records.ts_ns, wirelen=records.wirelen, file_offset=records.file_offset,
+        buf=records.buf, ts_ns=records.ts_ns, wirelen=records.wirelen,
+        file_offset=records.file_offset,
         **{name: getattr(out, name) for name in PacketBatch.__dataclass_fields__
            if name not in ("buf", "ts_ns", "wirelen", "file_offset")},
     )
@@ -105,7 +106,7 @@ def _ipv4(buf, net_off, cap_end, is_v4, out: _Fields) -> None:
     total = np.where(total == 0, avail, total)  # TSO captures leave it zero
     good = (avail >= 20) & (ihl >= 20) & (avail >= ihl) & (total >= ihl)
     _mark(out, idx, good)
-    idx, base, avail, ihl, total, h = idx[good], base[good], avail[good], ihl[good], total[good], h[good]
+    idx, base, avail, ihl, total, h = (a[good] for a in (idx, base, avail, ihl, total, h))
     out.ip_version[idx] = 4
     out.src_lo[idx] = IPV4_MAPPED_PREFIX | be32(h, 12).astype(np.uint64)
     out.dst_lo[idx] = IPV4_MAPPED_PREFIX | be32(h, 16).astype(np.uint64)

@@ -40,7 +40,8 @@ def name(linktype: int) -> str:
     return f"{linktype} ({NAMES.get(linktype, 'unknown')})"
 
 
-def network_layer(buf: np.ndarray, data_off: np.ndarray, linktype: int) -> tuple[np.ndarray, np.ndarray]:
+def network_layer(buf: np.ndarray, data_off: np.ndarray,
+                  linktype: int) -> tuple[np.ndarray, np.ndarray]:
     """(offset of the network header, announced IP version) for frames of one link type."""
     if linktype == ETHERNET:
         return _ethernet(buf, data_off)

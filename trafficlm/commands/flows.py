@@ -30,6 +30,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     with FrameWriter(args.format, args.out, TABLE_COLUMNS) as writer:
 
         def write(flows: FlowBatch, path: str) -> None:
-            writer.write(flows_frame(flows, capture=path))
+            writer.write(flows_frame(flows, capture=path).sort("start"))
 
         return each_capture_flows(args.captures, config, write)

@@ -125,6 +125,7 @@ def empty_columns(rows: int, packets: int, payload_bytes: int) -> dict[str, np.n
     """Zeroed flow columns for ``rows`` flows."""
     columns = {}
     for name, (dtype, per_packet, per_byte) in FLOW_COLUMNS.items():
-        shape = (rows, packets, payload_bytes) if per_byte else (rows, packets) if per_packet else (rows,)
+        shape = (rows, packets, payload_bytes) if per_byte else (
+            (rows, packets) if per_packet else (rows,))
         columns[name] = np.zeros(shape, dtype)
     return columns

@@ -194,7 +194,8 @@ class FlowTable:
         marker[starts] = 1
         group_of = np.cumsum(marker) - 1
         gap = np.zeros(n, bool)
-        gap[1:] = (np.diff(p.ts) > self.config.idle_timeout_s * NS) & (group_of[1:] == group_of[:-1])
+        same_group = group_of[1:] == group_of[:-1]
+        gap[1:] = (np.diff(p.ts) > self.config.idle_timeout_s * NS) & same_group
         closes = ((p.flags & (TcpFlag.FIN | TcpFlag.RST)) != 0).astype(np.int64)
         closes_before = np.cumsum(closes) - closes
         closes_before -= closes_before[starts][group_of]
@@ -401,8 +402,8 @@ class FlowTable:
         total = columns["packets_fwd"] + columns["packets_bwd"]
         stored = np.minimum(total, cfg.packets_per_flow).astype(np.int32)
         self._pending.append(FlowBatch(compute_flow_ids(columns), stored, columns))
-        for reason, count in zip(*np.unique(columns["end_reason"], return_counts=True), strict=True):
-            self.stats.end_reasons[EndReason(int(reason)).name.lower()] += int(count)
+        for reason in columns["end_reason"].tolist():
+            self.stats.end_reasons[EndReason(reason).name.lower()] += 1
         self.stats.flows_emitted += len(slots)
         self._release(slots)
 
@@ -454,7 +455,8 @@ def _sort_by_key(batch: PacketBatch, rows: np.ndarray) -> _Sorted:
     keys = np.stack([
         np.where(src_is_low, src_hi, dst_hi), np.where(src_is_low, src_lo, dst_lo),
         np.where(src_is_low, dst_hi, src_hi), np.where(src_is_low, dst_lo, src_lo),
-        (low_port << np.uint64(24)) | (high_port << np.uint64(8)) | batch.proto[rows].astype(np.uint64),
+        (low_port << np.uint64(24)) | (high_port << np.uint64(8))
+        | batch.proto[rows].astype(np.uint64),
     ], axis=1)
     hashed = np.zeros(len(rows), np.uint64)
     for word in range(KEY_WORDS):
