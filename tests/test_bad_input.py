@@ -69,7 +69,7 @@ def test_truncation_and_byte_flips_never_raise_anything_else(tmp_path, data):
         assert str(path) in str(err)
 
 
-def test_truncated_capture_keeps_what_came_before_and_names_the_offset(tmp_path):
+def test_truncated_capture_keeps_what_came_before_and_names_the_offset(tmp_path, manifest):
     original = (CORPUS / SAMPLES[0]).read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(original[: len(original) // 2])
@@ -80,7 +80,7 @@ def test_truncated_capture_keeps_what_came_before_and_names_the_offset(tmp_path)
     assert str(cut) in half.warnings[0] and f"byte {half.bytes_read}" in half.warnings[0]
 
 
-def test_corrupt_record_length_stops_the_file_with_its_offset(tmp_path):
+def test_corrupt_record_length_stops_the_file_with_its_offset(tmp_path, manifest):
     original = bytearray((CORPUS / SAMPLES[0]).read_bytes())
     report = CaptureReport("x")
     offsets = [int(o) for b in read_packets(str(CORPUS / SAMPLES[0]), report)

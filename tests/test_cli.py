@@ -53,7 +53,7 @@ def test_table_is_readable_and_directories_are_searched(capsys, tmp_path):
     assert "1 capture(s)" in out.err
 
 
-def test_skipped_input_exits_3_and_names_it(capsys):
+def test_skipped_input_exits_3_and_names_it(capsys, manifest):
     radiotap = CORPUS / "chrissanders-packets" / "3e80211_wepauth.pcapng"
     assert main(["flows", DEMO, str(radiotap)]) == 3
     err = capsys.readouterr().err
