@@ -66,6 +66,7 @@ class PacketBatch:
     sport: np.ndarray  # int32; 0 where the protocol has no ports
     dport: np.ndarray
     ip_len: np.ndarray  # int32, IP packet length from the IP header
+    ip_payload_len: np.ndarray  # int64, what follows the IP header(s), from the header
     ttl: np.ndarray  # uint8, TTL or hop limit
     ip_id: np.ndarray  # uint32, IPv4 id or IPv6 fragment id
     frag_offset: np.ndarray  # int32, in bytes

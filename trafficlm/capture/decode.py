@@ -50,10 +50,10 @@ class _Fields:
         self.icmp_type, self.icmp_code = np.full(n, -1, np.int16), np.full(n, -1, np.int16)
         self.payload_off = z64.copy()
         self.payload_len, self.payload_cap = z32.copy(), z32.copy()
+        self.ip_payload_len = z64.copy()
         # working columns, not part of the PacketBatch
         self.l4_off = z64.copy()
         self.ip_end = z64.copy()
-        self.l4_claimed = z64.copy()
 
 
 def decode(records: RecordBatch) -> PacketBatch:
@@ -118,7 +118,7 @@ def _ipv4(buf, net_off, cap_end, is_v4, out: _Fields) -> None:
     out.frag_offset[idx] = (flags_frag & 0x1FFF) * 8
     out.ip_len[idx] = total
     out.l4_off[idx] = base + ihl
-    out.l4_claimed[idx] = total - ihl
+    out.ip_payload_len[idx] = total - ihl
     out.ip_end[idx] = base + np.minimum(total, avail)
 
 
@@ -144,7 +144,7 @@ def _ipv6(buf, net_off, cap_end, is_v6, out: _Fields) -> None:
     _mark(out, idx, ok)
     out.proto[idx] = next_header
     out.l4_off[idx] = pos
-    out.l4_claimed[idx] = np.maximum(base + total - pos, 0)
+    out.ip_payload_len[idx] = np.maximum(base + total - pos, 0)
 
 
 def _ipv6_extensions(buf, idx, next_header, pos, end, out: _Fields):
@@ -185,7 +185,7 @@ def _transport(buf, out: _Fields) -> None:
     is_ip = out.status == PacketStatus.OK
     first = is_ip & (out.frag_offset == 0)
     out.payload_off[is_ip] = out.l4_off[is_ip]
-    out.payload_len[is_ip] = out.l4_claimed[is_ip]
+    out.payload_len[is_ip] = out.ip_payload_len[is_ip]
     _tcp(buf, np.flatnonzero(first & (out.proto == TCP)), out)
     for proto, header_len in L4_HEADER_LEN.items():
         _simple_l4(buf, np.flatnonzero(first & (out.proto == proto)), proto, header_len, out)
@@ -225,7 +225,7 @@ def _tcp(buf, idx, out: _Fields) -> None:
     out.status[idx[bad]] = PacketStatus.MALFORMED
     header_len = np.maximum(header_len, 20)
     out.payload_off[idx] = l4 + header_len
-    out.payload_len[idx] = out.l4_claimed[idx] - header_len
+    out.payload_len[idx] = out.ip_payload_len[idx] - header_len
     with_options = np.flatnonzero(header_len > 20)
     out.tcp_options[idx[with_options]] = _tcp_options(
         buf, l4[with_options] + 20,
@@ -267,4 +267,4 @@ def _simple_l4(buf, idx, proto: int, header_len: int, out: _Fields) -> None:
     idx = idx[keep]
     skip = np.minimum(header_len, out.ip_end[idx] - out.l4_off[idx])
     out.payload_off[idx] = out.l4_off[idx] + skip
-    out.payload_len[idx] = out.l4_claimed[idx] - header_len
+    out.payload_len[idx] = out.ip_payload_len[idx] - header_len

@@ -59,6 +59,7 @@ FLOW_COLUMNS: dict[str, tuple[type, bool, bool]] = {
     "pkt_ts_ns": (np.int64, True, False),
     "pkt_direction": (np.uint8, True, False),  # 0 initiator -> responder, 1 back
     "pkt_ip_len": (np.int32, True, False),
+    "pkt_ip_payload_len": (np.int32, True, False),
     "pkt_ttl": (np.uint8, True, False),
     "pkt_tcp_flags": (np.uint16, True, False),
     "pkt_tcp_window": (np.uint16, True, False),

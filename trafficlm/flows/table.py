@@ -360,6 +360,7 @@ class FlowTable:
         cols["pkt_ts_ns"][at] = batch.ts_ns[rows]
         cols["pkt_direction"][at] = backward[keep]
         cols["pkt_ip_len"][at] = batch.ip_len[rows]
+        cols["pkt_ip_payload_len"][at] = batch.ip_payload_len[rows]
         cols["pkt_ttl"][at] = batch.ttl[rows]
         cols["pkt_tcp_flags"][at] = batch.tcp_flags[rows]
         cols["pkt_tcp_window"][at] = batch.tcp_window[rows]
