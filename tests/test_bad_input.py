@@ -6,7 +6,6 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,8 @@ from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.errors import CaptureError
 from trafficlm.flows.frame import flows_frame
 from trafficlm.pipeline import capture_flows
+
+from conftest import CORPUS
 
 SAMPLES = [
     "chrissanders-packets/ppa1e__torrential-slowness.pcap",  # ethernet pcap

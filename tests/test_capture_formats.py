@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from capture_files import Frame, pcapng_section, write_pcap, write_pcapng
-from conftest import CORPUS
 from scapy.utils import RawPcapReader
 
 from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.flows.frame import flows_frame
 from trafficlm.pipeline import capture_flows
+
+from capture_files import Frame, pcapng_section, write_pcap, write_pcapng
+from conftest import CORPUS
 
 SOURCE = CORPUS / "chrissanders-packets" / "ppa1e__torrential-slowness.pcap"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import CORPUS, REPO
 
 from trafficlm.cli import main
+
+from conftest import CORPUS, REPO
 
 DEMO = str(REPO / "pcaps" / "loopback-http.pcap")
 CONTRACT = ["flow_id", "start", "end", "src_ip", "src_port", "dst_ip", "dst_port", "proto",

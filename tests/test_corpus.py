@@ -8,12 +8,13 @@ import subprocess
 from collections import defaultdict
 
 import pytest
-from conftest import corpus_manifest, corpus_path
 
 from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.flows import FlowConfig
 from trafficlm.flows.frame import flows_frame
 from trafficlm.pipeline import capture_flows
+
+from conftest import corpus_manifest, corpus_path
 
 UNSUPPORTED = {"ieee802_11", "ieee802_11_radiotap"}
 

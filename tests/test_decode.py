@@ -6,7 +6,6 @@ import struct
 
 import numpy as np
 import pytest
-from capture_files import Frame, ether, write_pcap
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_Router_Alert, fragment
 from scapy.layers.inet6 import (
     ICMPv6EchoRequest,
@@ -22,6 +21,8 @@ from scapy.layers.ppp import PPP, PPPoE
 
 from trafficlm.capture import CaptureReport, PacketStatus, TcpOption, read_packets
 from trafficlm.flows.frame import addresses
+
+from capture_files import Frame, ether, write_pcap
 
 T0 = 1_700_000_000 * 10**9
 

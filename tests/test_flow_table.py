@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from capture_files import Frame, ether, write_pcap
-from conftest import CORPUS
 from scapy.layers.inet import IP, TCP, UDP
 
 from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.flows import EndReason, FlowBatch, FlowConfig, FlowTable
 from trafficlm.flows.frame import flows_frame
 from trafficlm.pipeline import capture_flows
+
+from capture_files import Frame, ether, write_pcap
+from conftest import CORPUS
 
 S = 10**9
 T0 = 1_700_000_000 * S

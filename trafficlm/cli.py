@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows
+from trafficlm.commands import flows, tokenize
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trafficlm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flows.add_parser(commands)
+    tokenize.add_parser(commands)
     return parser
 
 

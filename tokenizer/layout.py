@@ -1,0 +1,49 @@
+"""Where each token sits, and what each position can be traced back to.
+
+A flow is laid out as ``[CLS] proto service`` and then, for each of the first
+P packets, ``[PKT] dir iat len ttl <protocol fields> byte*shown [TRUNC]``:
+protocol fields are TCP flags, window and options; the UDP length; or the
+ICMP type and code. ``shown`` is at most B payload bytes, and ``[TRUNC]``
+follows when the packet carried more. The sequence is cut at the maximum
+length with room left for the closing ``[SEP]``, then padded.
+"""
+
+from __future__ import annotations
+
+import enum
+
+FLOW_HEADER_SLOTS = 3  # [CLS], proto, service
+PACKET_HEADER_SLOTS = 5  # [PKT], dir, iat, len, ttl
+
+
+class Slot(enum.IntEnum):
+    """What a token position holds; recorded for every token as provenance."""
+
+    CLS = 0
+    PROTO = 1
+    SERVICE = 2
+    PACKET = 3
+    DIRECTION = 4
+    IAT = 5
+    LENGTH = 6
+    TTL = 7
+    TCP_FLAGS = 8
+    TCP_WINDOW = 9
+    TCP_OPTIONS = 10
+    UDP_LENGTH = 11
+    ICMP_TYPE = 12
+    ICMP_CODE = 13
+    PAYLOAD = 14
+    TRUNCATED = 15
+    SEP = 16
+    PAD = 17
+
+
+SLOT_NAMES = {
+    Slot.CLS: "flow start", Slot.PROTO: "IP protocol", Slot.SERVICE: "service port",
+    Slot.PACKET: "packet start", Slot.DIRECTION: "direction", Slot.IAT: "inter-arrival time",
+    Slot.LENGTH: "IP payload length", Slot.TTL: "TTL class", Slot.TCP_FLAGS: "TCP flags",
+    Slot.TCP_WINDOW: "TCP window", Slot.TCP_OPTIONS: "TCP options", Slot.UDP_LENGTH: "UDP length",
+    Slot.ICMP_TYPE: "ICMP type", Slot.ICMP_CODE: "ICMP code", Slot.PAYLOAD: "payload",
+    Slot.TRUNCATED: "payload truncated", Slot.SEP: "flow end", Slot.PAD: "padding",
+}
