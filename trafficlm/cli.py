@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows, tokenize
+from trafficlm.commands import flows, testbed, tokenize
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flows.add_parser(commands)
     tokenize.add_parser(commands)
+    testbed.add_parser(commands)
     return parser
 
 

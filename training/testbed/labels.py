@@ -1,0 +1,70 @@
+"""Ground truth by construction: each flow of a testbed capture gets the label of what made it.
+
+Only the attacker namespace runs attacks and only while an attack window is
+open, so a flow is labelled with an attack when the attacker's address is one
+of its endpoints and it started inside that attack's window; every other
+flow is BENIGN. Labels are written in the CIC-IDS2017 labelled-flow layout.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from trafficlm.capture import CaptureReport
+from trafficlm.flows.frame import flows_frame
+from trafficlm.pipeline import capture_flows
+from trafficlm.training.testbed.scenarios import BENIGN
+
+PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58}
+HEADER = ["Flow ID", " Source IP", " Source Port", " Destination IP", " Destination Port",
+          " Protocol", " Timestamp", " TrafficLM Flow ID", " Label"]
+WINDOW_SLACK_NS = 2_000_000_000  # tools may start a moment before or after the window
+
+
+@dataclass(frozen=True)
+class AttackWindow:
+    label: str
+    start_ns: int
+    end_ns: int
+
+
+def label_capture(capture: Path, out_csv: Path, attacker: str,
+                  windows: list[AttackWindow]) -> Counter:
+    """Write the labels of every flow in ``capture``; return flows per label."""
+    counts: Counter = Counter()
+    report = CaptureReport(str(capture))
+    with open(out_csv, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(HEADER)
+        for flows in capture_flows(str(capture), report):
+            for row in flows_frame(flows).iter_rows(named=True):
+                label = _label(row, attacker, windows)
+                counts[label] += 1
+                writer.writerow(_cic_row(row, label))
+    return counts
+
+
+def _label(row: dict, attacker: str, windows: list[AttackWindow]) -> str:
+    if attacker not in (row["src_ip"], row["dst_ip"]):
+        return BENIGN
+    start = int(row["start"].timestamp() * 1e9)
+    for window in windows:
+        if window.start_ns - WINDOW_SLACK_NS <= start <= window.end_ns + WINDOW_SLACK_NS:
+            return window.label
+    return BENIGN
+
+
+def _cic_row(row: dict, label: str) -> list:
+    proto = PROTOCOL_NUMBERS.get(row["proto"], row["proto"])
+    flow_id = f"{row['src_ip']}-{row['dst_ip']}-{row['src_port']}-{row['dst_port']}-{proto}"
+    stamp = row["start"].astimezone(UTC)
+    return [flow_id, row["src_ip"], row["src_port"], row["dst_ip"], row["dst_port"], proto,
+            stamp.strftime("%d/%m/%Y %H:%M:%S"), row["flow_id"], label]
+
+
+def now_ns() -> int:
+    return int(datetime.now(UTC).timestamp() * 1e9)

@@ -1,0 +1,65 @@
+"""The tools the testbed needs, the Debian packages that bring them, and installing them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from trafficlm.training.testbed.shell import TestbedError, run
+
+TOOL_PACKAGES = {
+    "tcpdump": "tcpdump", "ethtool": "ethtool", "ss": "iproute2", "ping": "iputils-ping",
+    "nginx": "nginx-light", "sshd": "openssh-server", "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client", "sshpass": "sshpass", "vsftpd": "vsftpd",
+    "dnsmasq": "dnsmasq-base", "mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients",
+    "iperf3": "iperf3", "dig": "dnsutils", "curl": "curl", "openssl": "openssl",
+    "nmap": "nmap", "hydra": "hydra", "hping3": "hping3", "slowhttptest": "slowhttptest",
+    "ab": "apache2-utils", "sqlmap": "sqlmap",
+}
+INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
+                  "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")
+POLICY_RC = Path("/usr/sbin/policy-rc.d")
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def ensure_tools(tools: set[str], install: bool, log: Path) -> dict[str, str]:
+    """Install what is missing; return {tool: why it is still missing} for the rest."""
+    missing = sorted(t for t in tools if which(t) is None)
+    if missing and install:
+        _apt_install(sorted({TOOL_PACKAGES[t] for t in missing}), log)
+        missing = [t for t in missing if which(t) is None]
+    reason = "not installed (run with package installation enabled, as root)" if not install \
+        else "its package could not be installed (see the run log)"
+    return {t: f"{t} ({TOOL_PACKAGES[t]}): {reason}" for t in missing}
+
+
+def _apt_install(packages: list[str], log: Path) -> None:
+    """apt-get install as root, with daemons kept from starting on the host."""
+    guard = not POLICY_RC.exists()
+    if guard:  # only ours is removed afterwards
+        POLICY_RC.write_text("#!/bin/sh\nexit 101\n")
+        POLICY_RC.chmod(0o755)
+    try:
+        os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+        run(["apt-get", "update", "-q"], check=False, timeout=300, log=log)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+            check=False, timeout=600, log=log)
+    except TestbedError:
+        pass  # reported per tool by the caller
+    finally:
+        if guard:
+            POLICY_RC.unlink(missing_ok=True)
+
+
+def tool_versions(tools: set[str]) -> dict[str, str]:
+    """The Debian package and version behind each tool, for the manifest."""
+    versions = {}
+    for tool in sorted(tools):
+        package = TOOL_PACKAGES[tool]
+        out = run(["dpkg-query", "-W", "-f=${Version}", package], check=False, timeout=20)
+        versions[tool] = f"{package} {out.stdout.strip() or 'unknown'}"
+    return versions

@@ -1,0 +1,79 @@
+"""The testbed's web application: a login form and a search page over SQLite.
+
+It runs inside the server namespace behind nginx, so hydra has a form to
+brute-force and sqlmap a real injectable parameter. The search query is
+built by string formatting on purpose (the testbed's SQL injection target);
+the database is an in-memory copy with made-up products. Run as
+``python -m trafficlm.training.testbed.webapp PORT``.
+"""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+import sys
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+USER, PASSWORD = "admin", "correct-horse-battery"
+PRODUCTS = [("router", 49), ("switch", 89), ("firewall", 399), ("sensor", 129), ("tap", 59)]
+LOGIN_FORM = """<html><body><h1>Sign in</h1><form method="post" action="/login">
+<input name="username"><input name="password" type="password"><button>Sign in</button>
+</form></body></html>"""
+
+
+def database() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.execute("CREATE TABLE products (name TEXT, price INTEGER)")
+    db.execute("CREATE TABLE users (name TEXT, password TEXT)")
+    db.executemany("INSERT INTO products VALUES (?, ?)", PRODUCTS)
+    db.execute("INSERT INTO users VALUES (?, ?)", (USER, PASSWORD))
+    return db
+
+
+class Handler(BaseHTTPRequestHandler):
+    db = database()
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        if url.path == "/login":
+            self._send(200, LOGIN_FORM)
+        elif url.path == "/search":
+            self._search(query.get("q", [""])[0])
+        else:
+            self._send(404, "<html><body>not found</body></html>")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(self.rfile.read(min(length, 65536)).decode("latin-1"))
+        ok = form.get("username", [""])[0] == USER and form.get("password", [""])[0] == PASSWORD
+        self._send(200, "<html><body>Welcome back</body></html>" if ok else
+                   "<html><body>Login failed</body></html>")
+
+    def _search(self, term: str) -> None:
+        sql = f"SELECT name, price FROM products WHERE name LIKE '%{term}%'"
+        try:
+            rows = self.db.execute(sql).fetchall()
+        except sqlite3.Error as err:
+            self._send(500, f"<html><body>database error: {html.escape(str(err))}</body></html>")
+            return
+        items = "".join(f"<li>{name}: {price}</li>" for name, price in rows)
+        # the search term is echoed unescaped: the testbed's reflected-XSS target
+        self._send(200, f"<html><body><h1>Results for {term}</h1><ul>{items}</ul></body></html>")
+
+    def _send(self, status: int, body: str) -> None:
+        data = body.encode("utf-8", "replace")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write(f"webapp {self.address_string()} {format % args}\n")
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
