@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows, testbed, tokenize
+from trafficlm.commands import flows, testbed, tokenize, train
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     flows.add_parser(commands)
     tokenize.add_parser(commands)
     testbed.add_parser(commands)
+    train.add_parser(commands)
     return parser
 
 

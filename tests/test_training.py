@@ -1,0 +1,172 @@
+"""End to end on the tiny config, offline: pretrain lowers the loss, fine-tune and
+evaluate write a loadable model and their reports; torchrun with 2 CPU processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CORPUS, REPO
+from trafficlm.model import ModelError, TrafficModel
+from trafficlm.training.config import ConfigError, load_recipe
+from trafficlm.training.evaluate import evaluate
+from trafficlm.training.jobs import finetune_job
+from trafficlm.training.pretrain import pretrain
+
+CLASSES = {"BENIGN": "benign", "DNS Tunnel": "dns_tunnel",
+           "HTTP Evasion": "malware_download_http_evasion"}
+
+
+def make_folders(manifest, root):
+    """ROOT/<label>/ of symlinks to corpus captures (the corpus is never copied)."""
+    chosen = {}
+    for label, corpus_label in CLASSES.items():
+        rows = [r for r in manifest if r["label"] == corpus_label and r["linktype"] != "ieee802_11"
+                and 8 <= int(r["packets"]) <= 4000][:6]
+        (root / label).mkdir(parents=True)
+        for row in rows:
+            link = root / label / row["path"].replace("/", "__")
+            link.symlink_to(CORPUS / row["path"])
+        chosen[label] = sorted(p.name for p in (root / label).iterdir())
+    return chosen
+
+
+def write_recipe(tmp_path, manifest, steps=40, extra=""):
+    chosen = make_folders(manifest, tmp_path / "data")
+    test = [f"{label}/{names[0]}" for label, names in chosen.items()]
+    validation = [f"{label}/{names[1]}" for label, names in chosen.items()]
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f"""
+output = "{tmp_path / 'run'}"
+seed = 1
+model_config = "{REPO / 'configs' / 'model' / 'tiny.toml'}"
+
+[tokenizer]
+max_length = 128
+
+[data]
+folders = ["{tmp_path / 'data'}"]
+max_flows_per_capture = 200
+test_groups = {json.dumps(test)}
+validation_groups = {json.dumps(validation)}
+
+[pretrain]
+steps = {steps}
+batch_size = 16
+learning_rate = 0.002
+log_every = 5
+checkpoint_every = 20
+
+[finetune]
+epochs = 3
+batch_size = 16
+
+[evaluate]
+probe_epochs = 1
+leave_one_out_epochs = 1
+forest_trees = 20
+{extra}
+""")
+    return recipe
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = load_recipe(write_recipe(tmp_path, manifest))
+    pretrain(recipe, say=lambda m: None)
+    log = [json.loads(line) for line in
+           (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(5, 41, 5))
+    assert log[-1]["loss"] < log[0]["loss"] * 0.8
+
+    finetune_job(recipe, say=lambda m: None)
+    model = TrafficModel(tmp_path / "run" / "model")
+    assert set(model.labels) == set(CLASSES)
+    assert (tmp_path / "run" / "model" / "adapter" / "adapter_model.safetensors").exists()
+
+    results = evaluate(recipe, say=lambda m: None)
+    for name in ("results.json", "results.md", "confusion.png"):
+        assert (tmp_path / "run" / "evaluation" / name).stat().st_size > 100
+    assert 0 <= results["model"]["macro_f1"] <= 1
+    assert set(results["baselines"]) == {"knn_sequences", "random_forest_flow_stats"}
+    assert "probe" in results
+    assert set(results["leave_one_attack_out"]) == {"DNS Tunnel", "HTTP Evasion"}
+    assert results["split"]["test"]["captures"] == 3
+
+
+@pytest.mark.slow
+def test_interrupted_pretraining_resumes_from_its_checkpoint(manifest, tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, manifest, steps=20))
+    pretrain(recipe, say=lambda m: None)
+    recipe.pretrain.steps = 30  # as if the first run had been stopped at step 20
+    messages = []
+    pretrain(recipe, say=messages.append)
+    assert any("resuming pretraining at step 20" in m for m in messages)
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20, 25, 30]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (
+    REPO / ".venv" / "bin" / "torchrun").exists(), reason="torchrun is not installed")
+def test_two_process_torchrun_on_cpu(manifest, tmp_path):
+    recipe = write_recipe(tmp_path, manifest, steps=10)
+    torchrun = shutil.which("torchrun") or str(REPO / ".venv" / "bin" / "torchrun")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([torchrun, "--nproc_per_node=2", "--master_port=29561", "-m",
+                           "trafficlm.cli", "train", "pretrain", "--config", str(recipe)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = [json.loads(line) for line in
+           (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 10 and log[-1]["processes"] == 2
+    assert (tmp_path / "run" / "pretrain" / "model" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[pretrain]\nstepz = 3\n", "unknown key 'stepz' in [pretrain]"),
+    ("[pretrain]\nsteps = 'many'\n", "pretrain.steps must be int"),
+    ("colour = 'blue'\n", "unknown key 'colour'"),
+    ("[finetune]\nmode = 'full'\n", "finetune.mode must be 'lora' or 'probe'"),
+])
+def test_bad_recipes_name_the_key_and_file(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value)
+
+
+def test_model_directories_that_cannot_be_used(tmp_path):
+    with pytest.raises(ModelError, match="no such model directory"):
+        TrafficModel(tmp_path / "nope")
+    (tmp_path / "pickled").mkdir()
+    (tmp_path / "pickled" / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(ModelError, match="pickled weights"):
+        TrafficModel(tmp_path / "pickled")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="missing config.json"):
+        TrafficModel(tmp_path / "empty")
+
+
+def test_finetune_without_pretraining_says_what_to_run(manifest, tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, manifest))
+    with pytest.raises(ConfigError, match=re.escape("run 'trafficlm train pretrain")):
+        finetune_job(recipe, say=lambda m: None)
+
+
+def test_train_command_reports_bad_config_in_one_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[data]\nfolders = 3\n")
+    proc = subprocess.run([sys.executable, "-m", "trafficlm.cli", "train", "pretrain",
+                           "--config", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"trafficlm: error: {path}: data.folders must be list, not 3"

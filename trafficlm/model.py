@@ -1,0 +1,149 @@
+"""The traffic model on disk and in memory: a Hugging Face directory, read from safetensors only.
+
+A model directory holds ``config.json`` + ``model.safetensors`` (the encoder
+with its classification head, LoRA merged in), ``adapter/`` (the peft
+adapter alone), ``tokenizer_config.json``, ``labels.json`` and the open-set
+calibration (``calibration.json`` + ``calibration.safetensors``). Nothing is
+ever unpickled: ``torch.load`` of an untrusted file runs code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from trafficlm.errors import TrafficLMError
+from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
+from trafficlm.tokenizer import vocab as V
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+BENIGN = "BENIGN"
+
+
+class ModelError(TrafficLMError):
+    """A model directory that cannot be used."""
+
+
+def bert_config(model, tokenizer: TrafficTokenizer, **extra):
+    """A BERT encoder config sized by a [model] section, for this tokenizer's ids."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=model.hidden_size,
+        num_hidden_layers=model.num_hidden_layers,
+        num_attention_heads=model.num_attention_heads,
+        intermediate_size=model.intermediate_size,
+        hidden_dropout_prob=model.dropout, attention_probs_dropout_prob=model.dropout,
+        max_position_embeddings=tokenizer.config.max_length, type_vocab_size=1,
+        pad_token_id=V.PAD, **extra)
+
+
+@dataclass
+class Calibration:
+    """Open-set scoring: distance of a flow's embedding to the nearest known class."""
+
+    means: np.ndarray  # [classes, hidden]
+    precision: np.ndarray  # [hidden, hidden], shared across classes
+    threshold: float  # distances above it are "unlike anything seen in training"
+    fpr: float  # the benign validation false-positive rate the threshold was set at
+
+    def distance(self, embeddings: np.ndarray) -> np.ndarray:
+        diff = embeddings[:, None, :] - self.means[None, :, :]
+        d2 = np.einsum("nch,hk,nck->nc", diff, self.precision, diff)
+        return np.sqrt(np.maximum(d2.min(axis=1), 0))
+
+    def save(self, directory: Path) -> None:
+        save_file({"means": torch.from_numpy(self.means.astype(np.float32)),
+                   "precision": torch.from_numpy(self.precision.astype(np.float32))},
+                  str(directory / "calibration.safetensors"))
+        (directory / "calibration.json").write_text(json.dumps(
+            {"threshold": self.threshold, "fpr": self.fpr,
+             "score": "Mahalanobis distance of the [CLS] embedding to the nearest class mean"},
+            indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> Calibration:
+        tensors = load_file(str(directory / "calibration.safetensors"))
+        meta = json.loads((directory / "calibration.json").read_text(encoding="utf-8"))
+        return cls(tensors["means"].numpy(), tensors["precision"].numpy(),
+                   float(meta["threshold"]), float(meta["fpr"]))
+
+
+class TrafficModel:
+    """A loaded model directory: tokenizer, classifier, labels, calibration."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._check_files()
+        try:
+            self.tokenizer = TrafficTokenizer.from_pretrained(self.directory)
+        except TokenizerError as err:
+            raise ModelError(str(err)) from None
+        self.labels = self._labels()
+        self.classifier = self._classifier()
+        self.calibration = Calibration.load(self.directory)
+
+    def _check_files(self) -> None:
+        if not self.directory.is_dir():
+            raise ModelError(f"{self.directory}: no such model directory")
+        pickled = [p.name for p in self.directory.iterdir()
+                   if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt")]
+        if pickled:
+            raise ModelError(f"{self.directory}: holds pickled weights ({pickled[0]}); "
+                             "TrafficLM only reads safetensors")
+        for name in ("config.json", "model.safetensors", "tokenizer_config.json", "labels.json",
+                     "calibration.json", "calibration.safetensors"):
+            if not (self.directory / name).is_file():
+                raise ModelError(f"{self.directory}: missing {name}")
+
+    def _labels(self) -> list[str]:
+        try:
+            labels = json.loads((self.directory / "labels.json").read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ModelError(f"{self.directory / 'labels.json'}: not JSON: {err}") from None
+        if not isinstance(labels, list) or BENIGN not in labels:
+            raise ModelError(f"{self.directory / 'labels.json'}: must list the classes, "
+                             f"{BENIGN} among them")
+        return labels
+
+    def _classifier(self):
+        from transformers import BertForSequenceClassification
+
+        try:
+            model = BertForSequenceClassification.from_pretrained(
+                self.directory, use_safetensors=True, local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise ModelError(f"{self.directory}: cannot load the model: {err}") from None
+        if model.config.num_labels != len(self.labels):
+            raise ModelError(f"{self.directory}: config has {model.config.num_labels} classes "
+                             f"but labels.json lists {len(self.labels)}")
+        if model.config.vocab_size != self.tokenizer.vocab_size:
+            raise ModelError(f"{self.directory}: model vocabulary ({model.config.vocab_size}) "
+                             f"does not match its tokenizer ({self.tokenizer.vocab_size})")
+        return model.eval()
+
+    @torch.no_grad()
+    def predict(self, ids: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """(class probabilities [n, classes], open-set distance [n]) for token id rows."""
+        probs, distances = [], []
+        for start in range(0, len(ids), batch_size):
+            logits, embeddings = forward(self.classifier, ids[start : start + batch_size])
+            probs.append(torch.softmax(logits, dim=-1).numpy())
+            distances.append(self.calibration.distance(embeddings.numpy()))
+        if not probs:
+            return np.zeros((0, len(self.labels))), np.zeros(0)
+        return np.concatenate(probs), np.concatenate(distances)
+
+
+def forward(classifier, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and [CLS] embeddings; padding columns shared by the whole batch are cut off."""
+    width = max(1, int((ids != V.PAD).sum(axis=1).max()))
+    batch = torch.from_numpy(np.ascontiguousarray(ids[:, :width]).astype(np.int64))
+    out = classifier(input_ids=batch, attention_mask=(batch != V.PAD).long(),
+                     output_hidden_states=True)
+    return out.logits, out.hidden_states[-1][:, 0]

@@ -1,0 +1,179 @@
+"""Training recipes as TOML, checked key by key.
+
+Every section and key a recipe may hold is declared here with its type and
+default; an unknown key or a value of the wrong type is an error that names
+the key and the file, before any work starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from trafficlm.errors import TrafficLMError
+
+
+class ConfigError(TrafficLMError):
+    """A recipe or model config that cannot be used as written."""
+
+
+@dataclass
+class ModelSection:
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    intermediate_size: int = 256
+    dropout: float = 0.1
+
+
+@dataclass
+class TokenizerSection:
+    packets: int = 8
+    payload_bytes: int = 48
+    max_length: int = 256
+
+
+@dataclass
+class DataSection:
+    testbed: list[str] = field(default_factory=list)  # testbed output directories
+    folders: list[str] = field(default_factory=list)  # ROOT/<label>/*.pcap trees
+    unlabelled: list[str] = field(default_factory=list)  # captures/dirs for pretraining only
+    max_flows_per_capture: int = 5000
+    test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
+    validation_groups: list[str] = field(default_factory=list)
+    attempted_as: str = "benign"  # CIC "- Attempted" labels: "benign" or "own"
+
+
+@dataclass
+class PretrainSection:
+    steps: int = 1000
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    mask_probability: float = 0.15
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+
+@dataclass
+class FinetuneSection:
+    mode: str = "lora"  # "lora" or "probe" (frozen encoder, linear head)
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lora_r: int = 8
+    lora_alpha: int = 16
+    patience: int = 3  # epochs without a better validation macro-F1
+    open_set_fpr: float = 0.01
+
+
+@dataclass
+class EvaluateSection:
+    fprs: list[float] = field(default_factory=lambda: [0.01, 0.001])
+    probe_epochs: int = 5  # the frozen-encoder linear probe
+    leave_one_out: bool = True  # retrain without each attack class, test on it
+    leave_one_out_epochs: int = 4
+    knn_neighbours: int = 5
+    forest_trees: int = 200
+
+
+@dataclass
+class Recipe:
+    """A whole training recipe; ``source`` is the file it came from."""
+
+    source: str = "<defaults>"
+    output: str = "runs/model"
+    seed: int = 0
+    model_config: str = ""  # a configs/model/*.toml to take [model] and [tokenizer] from
+    model: ModelSection = field(default_factory=ModelSection)
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    data: DataSection = field(default_factory=DataSection)
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+
+
+SECTIONS = {"model": ModelSection, "tokenizer": TokenizerSection, "data": DataSection,
+            "pretrain": PretrainSection, "finetune": FinetuneSection,
+            "evaluate": EvaluateSection}
+TOP_LEVEL = {"output": str, "seed": int, "model_config": str}
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe; relative paths inside it are taken from the working directory
+    (run recipes from the repository root, as the committed ones expect)."""
+    path = Path(path)
+    document = _read(path)
+    recipe = Recipe(source=str(path))
+    if "model_config" in document:
+        model_path = _resolve(_typed(path, "model_config", document["model_config"], str))
+        model_doc = _read(Path(model_path))
+        for name in ("model", "tokenizer"):
+            if name in model_doc:
+                _fill(Path(model_path), name, getattr(recipe, name), model_doc[name])
+    for key, value in document.items():
+        if key in TOP_LEVEL:
+            setattr(recipe, key, _typed(path, key, value, TOP_LEVEL[key]))
+        elif key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: [{key}] must be a table")
+            _fill(path, key, getattr(recipe, key), value)
+        else:
+            raise ConfigError(f"{path}: unknown key {key!r} (known: "
+                              f"{', '.join([*TOP_LEVEL, *SECTIONS])})")
+    recipe.output = _resolve(recipe.output)
+    recipe.data.testbed = [_resolve(p) for p in recipe.data.testbed]
+    recipe.data.folders = [_resolve(p) for p in recipe.data.folders]
+    recipe.data.unlabelled = [_resolve(p) for p in recipe.data.unlabelled]
+    _check(recipe, path)
+    return recipe
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+
+
+def _fill(path: Path, section: str, target: Any, values: dict[str, Any]) -> None:
+    known = {f.name: f for f in fields(target)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {key!r} in [{section}] "
+                              f"(known: {', '.join(known)})")
+        default = getattr(target, key)
+        kind = type(default) if not isinstance(default, list) else list
+        setattr(target, key, _typed(path, f"{section}.{key}", value, kind))
+
+
+def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list and isinstance(value, list) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        return value
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{path}: {key} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+def _resolve(value: str) -> str:
+    return str(Path(value).resolve())
+
+
+def _check(recipe: Recipe, path: Path) -> None:
+    if recipe.finetune.mode not in ("lora", "probe"):
+        raise ConfigError(f"{path}: finetune.mode must be 'lora' or 'probe', "
+                          f"not {recipe.finetune.mode!r}")
+    if recipe.data.attempted_as not in ("benign", "own"):
+        raise ConfigError(f"{path}: data.attempted_as must be 'benign' or 'own'")
+    if recipe.model.hidden_size % recipe.model.num_attention_heads:
+        raise ConfigError(f"{path}: model.hidden_size must divide by num_attention_heads")
+    for name in ("steps", "batch_size"):
+        if getattr(recipe.pretrain, name) <= 0:
+            raise ConfigError(f"{path}: pretrain.{name} must be positive")

@@ -1,0 +1,54 @@
+"""From a recipe's [data] section to token ids (pretraining) and labelled FlowSets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from trafficlm.capture import CaptureReport, find_captures
+from trafficlm.flows import FlowBatch
+from trafficlm.pipeline import capture_flows
+from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
+from trafficlm.training.config import ConfigError, Recipe
+from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.datasets.folders import load_folders
+from trafficlm.training.datasets.testbed import load_testbed
+
+
+def recipe_tokenizer(recipe: Recipe) -> TrafficTokenizer:
+    return TrafficTokenizer(TokenizerConfig(**asdict(recipe.tokenizer)))
+
+
+def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> FlowSet:
+    """Every labelled source of the recipe, deduplicated within each holdout group."""
+    cap = recipe.data.max_flows_per_capture
+    sets = [load_testbed(d, tokenizer, cap, recipe.seed, say) for d in recipe.data.testbed]
+    sets += [load_folders(d, tokenizer, cap, recipe.seed, say) for d in recipe.data.folders]
+    if not sets:
+        raise ConfigError(f"{recipe.source}: [data] names no labelled data "
+                          "(testbed or folders)")
+    flows, removed = FlowSet.concat(sets).deduplicate()
+    say(f"{len(flows)} labelled flows after removing {removed} exact duplicates")
+    return flows
+
+
+def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> np.ndarray:
+    """Unique token sequences of every capture the recipe names (labels ignored)."""
+    paths = list(recipe.data.unlabelled)
+    paths += [f"{d}/captures" for d in recipe.data.testbed]
+    paths += list(recipe.data.folders)
+    captures = find_captures(paths)
+    if not captures:
+        raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
+                          f"{', '.join(paths) or '[data]'}")
+    chunks = []
+    for path in captures:
+        batches = list(capture_flows(path, CaptureReport(path)))
+        if batches:
+            flows = FlowBatch.concat(batches)
+            chunks.append(tokenizer.encode(flows.select(
+                np.arange(min(len(flows), recipe.data.max_flows_per_capture)))).ids)
+    ids = np.unique(np.concatenate(chunks), axis=0)
+    say(f"pretraining on {len(ids)} unique flows from {len(captures)} captures")
+    return ids

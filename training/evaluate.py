@@ -1,0 +1,125 @@
+"""Honest evaluation: the model beside the frozen probe and two shallow baselines, on a
+group-disjoint test split; detection at fixed false-positive rates; unseen attacks.
+
+Writes ``OUTPUT/evaluation/results.json``, ``results.md`` and ``confusion.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trafficlm.model import BENIGN, TrafficModel
+from trafficlm.training import baselines
+from trafficlm.training.config import Recipe
+from trafficlm.training.data import labelled_flows
+from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.finetune import calibrate, finetune, predict
+from trafficlm.training.metrics import confusion, detection_at_fpr, macro_f1, per_class
+from trafficlm.training.report import write_reports
+from trafficlm.training.split import Split, split_by_group
+
+
+def evaluate(recipe: Recipe, say=print) -> dict:
+    started = time.monotonic()
+    model_dir = Path(recipe.output) / "model"
+    model = TrafficModel(model_dir)
+    flows = labelled_flows(recipe, model.tokenizer, say)
+    split = split_by_group(flows, recipe.data.validation_groups, recipe.data.test_groups,
+                           recipe.source)
+    labels = model.labels
+    probs, distance = model.predict(split.test.ids)
+    results = {"split": split.describe(), "labels": labels,
+               "model": _scores(split.test, probs, labels, recipe.evaluate.fprs),
+               "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,
+                                     labels)}
+    results["baselines"] = _baselines(recipe, split, labels)
+    say("frozen-encoder probe")
+    encoder = Path(recipe.output) / "pretrain" / "model"
+    probe = finetune(recipe, encoder, split.train, split.validation, mode="probe",
+                     epochs=recipe.evaluate.probe_epochs, say=say)
+    probe_probs, _ = predict(probe.classifier, split.test.ids)
+    results["probe"] = _scores(split.test, _reorder(probe_probs, probe.labels, labels), labels,
+                               recipe.evaluate.fprs)
+    if recipe.evaluate.leave_one_out:
+        results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
+    results["evaluation_seconds"] = round(time.monotonic() - started, 1)
+    predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
+    write_reports(Path(recipe.output) / "evaluation", results,
+                  confusion(split.test.labels, predicted, labels))
+    return results
+
+
+def _reorder(probs: np.ndarray, have: list[str], want: list[str]) -> np.ndarray:
+    out = np.zeros((len(probs), len(want)))
+    for column, label in enumerate(have):
+        if label in want:
+            out[:, want.index(label)] = probs[:, column]
+    return out
+
+
+def _scores(test: FlowSet, probs: np.ndarray, labels: list[str], fprs: list[float]) -> dict:
+    predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
+    attack_score = 1 - probs[:, labels.index(BENIGN)]
+    is_attack = test.labels != BENIGN
+    present = sorted(set(test.labels))
+    return {"macro_f1": round(macro_f1(test.labels, predicted), 4),
+            "per_class": per_class(test.labels, predicted, present),
+            "detection": [detection_at_fpr(attack_score, is_attack, fpr) for fpr in fprs]}
+
+
+def _open_set(test: FlowSet, probs, distance, threshold: float, labels: list[str]) -> dict:
+    """What triage alerts on: a non-benign class, or a flow unlike anything in training."""
+    alert = (probs.argmax(axis=1) != labels.index(BENIGN)) | (distance > threshold)
+    is_attack = test.labels != BENIGN
+    return {"threshold": threshold,
+            "attack_flows_alerted": round(float(alert[is_attack].mean()), 4)
+            if is_attack.any() else None,
+            "benign_flows_alerted": round(float(alert[~is_attack].mean()), 4)
+            if (~is_attack).any() else None,
+            "flagged_unlike_training": round(float((distance > threshold).mean()), 4)}
+
+
+def _baselines(recipe: Recipe, split: Split, labels: list[str]) -> dict:
+    cfg = recipe.evaluate
+    out = {}
+    knn = baselines.knn(split.train, cfg.knn_neighbours)
+    probs = baselines.baseline_probabilities(knn, split.test.sequence_features, labels)
+    out["knn_sequences"] = _scores(split.test, probs, labels, cfg.fprs)
+    forest = baselines.forest(split.train, cfg.forest_trees, recipe.seed)
+    probs = baselines.baseline_probabilities(forest, split.test.flow_features, labels)
+    out["random_forest_flow_stats"] = _scores(split.test, probs, labels, cfg.fprs)
+    return out
+
+
+def _leave_one_out(recipe: Recipe, encoder: Path, split: Split, say) -> dict:
+    """Retrain without each attack class; how many of its test flows still raise an alert?"""
+    out = {}
+    attacks = sorted(set(split.train.labels) - {BENIGN})
+    for attack in attacks:
+        unseen = split.test.select(split.test.labels == attack)
+        if not len(unseen):
+            continue
+        say(f"leave one out: {attack}")
+        train = split.train.select(split.train.labels != attack)
+        validation = split.validation.select(split.validation.labels != attack)
+        fine = finetune(recipe, encoder, train, validation, mode="lora",
+                        epochs=recipe.evaluate.leave_one_out_epochs, say=lambda m: None)
+        calibration = calibrate(fine.classifier, train, validation, fine.labels,
+                                recipe.finetune.open_set_fpr)
+        probs, embeddings = predict(fine.classifier, unseen.ids)
+        known_attack = probs.argmax(axis=1) != fine.labels.index(BENIGN)
+        unlike = calibration.distance(embeddings) > calibration.threshold
+        benign = split.test.select(split.test.labels == BENIGN)
+        b_probs, b_emb = predict(fine.classifier, benign.ids)
+        false_alarm = (b_probs.argmax(axis=1) != fine.labels.index(BENIGN)) | (
+            calibration.distance(b_emb) > calibration.threshold)
+        out[attack] = {"test_flows": len(unseen),
+                       "detected": round(float((known_attack | unlike).mean()), 4),
+                       "as_another_attack": round(float(known_attack.mean()), 4),
+                       "by_open_set_only": round(float((unlike & ~known_attack).mean()), 4),
+                       "benign_false_alarms": round(float(false_alarm.mean()), 4)}
+    return out
+

@@ -1,0 +1,154 @@
+"""Fine-tuning the pretrained encoder to classify flows: LoRA (peft) or a frozen-encoder probe.
+
+LoRA adapts the attention's query/value projections while the classification
+head trains in full; the probe freezes the encoder and trains the head alone
+(the test that shows what pretraining learned). Class weights counter the
+imbalance between floods and rare attacks; training stops when validation
+macro-F1 has not improved for ``patience`` epochs, keeping the best epoch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from trafficlm.model import BENIGN, Calibration, forward
+from trafficlm.training.config import Recipe
+from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.metrics import macro_f1
+
+
+@dataclass
+class FineTuned:
+    classifier: object  # a BertForSequenceClassification with LoRA merged in
+    labels: list[str]
+    history: list[dict]
+    adapter: tuple[object, dict] | None = None  # (LoraConfig, adapter weights) in LoRA mode
+
+
+def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: FlowSet,
+             mode: str | None = None, epochs: int | None = None, say=print) -> FineTuned:
+    from peft import LoraConfig, get_peft_model
+    from transformers import BertForSequenceClassification
+
+    cfg = recipe.finetune
+    mode = mode or cfg.mode
+    labels = sorted(set(train.labels) | {BENIGN})
+    index = {label: i for i, label in enumerate(labels)}
+    torch.manual_seed(recipe.seed)
+    model = BertForSequenceClassification.from_pretrained(
+        encoder_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id=index, use_safetensors=True, local_files_only=True)
+    if mode == "lora":
+        model = get_peft_model(model, LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=["query", "value"],
+            modules_to_save=["classifier"], task_type="SEQ_CLS", lora_dropout=0.05))
+    else:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad = name.startswith("classifier")
+    y = np.array([index[label] for label in train.labels])
+    weights = _class_weights(y, len(labels))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=cfg.learning_rate)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
+    rng = np.random.default_rng(recipe.seed)
+    best, best_state, history, stale = -1.0, None, [], 0
+    for epoch in range(epochs or cfg.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        total = 0.0
+        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"{mode} epoch {epoch + 1}",
+                          leave=False):
+            rows = order[start : start + cfg.batch_size]
+            logits, _ = forward(model, train.ids[rows])
+            loss = loss_fn(logits, torch.from_numpy(y[rows]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.item()) * len(rows)
+        score = macro_f1(validation.labels, predict_labels(model, validation.ids, labels))
+        history.append({"epoch": epoch + 1, "loss": round(total / len(train), 5),
+                        "validation_macro_f1": round(score, 4)})
+        say(f"{mode} epoch {epoch + 1}: loss {total / len(train):.4f}, "
+            f"validation macro-F1 {score:.4f}")
+        if score > best:
+            best, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    adapter = None
+    if mode == "lora":
+        from peft import get_peft_model_state_dict
+
+        adapter = (model.peft_config["default"], get_peft_model_state_dict(model))
+        model = model.merge_and_unload()
+    return FineTuned(model.eval(), labels, history, adapter)
+
+
+def _class_weights(y: np.ndarray, classes: int) -> np.ndarray:
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return (weights / weights[counts > 0].mean()).astype(np.float32)
+
+
+@torch.no_grad()
+def predict_labels(model, ids: np.ndarray, labels: list[str], batch_size: int = 256) -> np.ndarray:
+    probs, _ = predict(model, ids, batch_size)
+    return np.array(labels, dtype=object)[probs.argmax(axis=1)]
+
+
+@torch.no_grad()
+def predict(model, ids: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and [CLS] embeddings, in eval mode."""
+    was_training = model.training
+    model.eval()
+    probs, embeddings = [], []
+    for start in range(0, len(ids), batch_size):
+        logits, cls = forward(model, ids[start : start + batch_size])
+        probs.append(torch.softmax(logits, dim=-1).numpy())
+        embeddings.append(cls.numpy())
+    model.train(was_training)
+    return np.concatenate(probs), np.concatenate(embeddings)
+
+
+def calibrate(model, train: FlowSet, validation: FlowSet, labels: list[str],
+              fpr: float) -> Calibration:
+    """Class means and a shared covariance from training embeddings; the threshold from
+    benign validation flows at the chosen false-positive rate."""
+    _, train_emb = predict(model, train.ids)
+    means = np.stack([train_emb[train.labels == label].mean(axis=0) if (
+        train.labels == label).any() else np.zeros(train_emb.shape[1]) for label in labels])
+    centred = train_emb - means[[labels.index(label) for label in train.labels]]
+    covariance = np.cov(centred, rowvar=False) + 1e-3 * np.eye(train_emb.shape[1])
+    calibration = Calibration(means, np.linalg.inv(covariance), 0.0, fpr)
+    benign = validation.select(validation.labels == BENIGN)
+    _, val_emb = predict(model, benign.ids if len(benign) else validation.ids)
+    calibration.threshold = float(np.quantile(calibration.distance(val_emb), 1 - fpr))
+    return calibration
+
+
+def save_model(fine: FineTuned, calibration: Calibration, tokenizer, directory: Path,
+               card: str | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    fine.classifier.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    (directory / "labels.json").write_text(json.dumps(fine.labels, ensure_ascii=False,
+                                                      indent=1), encoding="utf-8")
+    calibration.save(directory)
+    if fine.adapter is not None:
+        config, weights = fine.adapter
+        config.save_pretrained(directory / "adapter")
+        save_file({k: v.contiguous() for k, v in weights.items()},
+                  str(directory / "adapter" / "adapter_model.safetensors"))
+    if card is not None:
+        (directory / "README.md").write_text(card, encoding="utf-8")
+    return directory

@@ -1,0 +1,51 @@
+"""The ``trafficlm train`` jobs: pretrain, finetune, evaluate, and all three in order."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from trafficlm.training.config import ConfigError, Recipe
+from trafficlm.training.data import labelled_flows, recipe_tokenizer
+from trafficlm.training.evaluate import evaluate
+from trafficlm.training.finetune import calibrate, finetune, save_model
+from trafficlm.training.pretrain import pretrain
+from trafficlm.training.split import split_by_group
+
+
+def finetune_job(recipe: Recipe, say=print) -> Path:
+    """Fine-tune on the recipe's labelled data, calibrate the open-set score, save the model."""
+    encoder = Path(recipe.output) / "pretrain" / "model"
+    if not (encoder / "model.safetensors").exists():
+        raise ConfigError(f"{encoder}: no pretrained encoder; run "
+                          f"'trafficlm train pretrain --config {recipe.source}' first")
+    started = time.monotonic()
+    tokenizer = recipe_tokenizer(recipe)
+    split = split_by_group(labelled_flows(recipe, tokenizer, say), recipe.data.validation_groups,
+                           recipe.data.test_groups, recipe.source)
+    say(f"split: {json.dumps(split.describe())}")
+    fine = finetune(recipe, encoder, split.train, split.validation, say=say)
+    calibration = calibrate(fine.classifier, split.train, split.validation, fine.labels,
+                            recipe.finetune.open_set_fpr)
+    out = save_model(fine, calibration, tokenizer, Path(recipe.output) / "model")
+    (out / "training.json").write_text(json.dumps(
+        {"recipe": recipe.source, "mode": recipe.finetune.mode, "history": fine.history,
+         "split": split.describe(), "seconds": round(time.monotonic() - started, 1)},
+        indent=1), encoding="utf-8")
+    say(f"model saved to {out}")
+    return out
+
+
+def all_jobs(recipe: Recipe, say=print) -> dict:
+    timings = {}
+    for name, job in (("pretrain", pretrain), ("finetune", finetune_job)):
+        started = time.monotonic()
+        job(recipe, say=say)
+        timings[name] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    results = evaluate(recipe, say=say)
+    timings["evaluate"] = round(time.monotonic() - started, 1)
+    (Path(recipe.output) / "timings.json").write_text(json.dumps(timings, indent=1),
+                                                      encoding="utf-8")
+    return results

@@ -1,0 +1,88 @@
+"""Evaluation results as JSON, as Markdown a person reads, and a confusion-matrix picture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SYSTEMS = (("TrafficLM (LoRA)", "model"), ("frozen encoder + linear probe", "probe"),
+           ("k-NN on packet sequences", "knn_sequences"),
+           ("random forest on flow statistics", "random_forest_flow_stats"))
+
+
+def write_reports(directory: Path, results: dict, matrix: np.ndarray) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
+                                            encoding="utf-8")
+    (directory / "results.md").write_text(markdown(results), encoding="utf-8")
+    _confusion_png(directory / "confusion.png", matrix, results["labels"])
+
+
+def _system(results: dict, key: str) -> dict | None:
+    return results.get(key) or results.get("baselines", {}).get(key)
+
+
+def markdown(results: dict) -> str:
+    lines = ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
+    for side, sizes in results["split"].items():
+        lines.append(f"| {side} | {sizes['flows']} | {sizes['captures']} | {sizes['groups']} |")
+    fprs = [d["fpr"] for d in results["model"]["detection"]]
+    lines += ["", "## Side by side (test split)", "",
+              "| system | macro-F1 | " + " | ".join(f"detection @ FPR {f:g}" for f in fprs) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in fprs) + " |"]
+    for name, key in SYSTEMS:
+        scores = _system(results, key)
+        if scores:
+            detections = " | ".join(_pct(d["detection_rate"]) for d in scores["detection"])
+            lines.append(f"| {name} | {scores['macro_f1']:.4f} | {detections} |")
+    lines += ["", "## Per class (TrafficLM)", "", "| class | precision | recall | F1 | flows |",
+              "| --- | --- | --- | --- | --- |"]
+    for label, m in results["model"]["per_class"].items():
+        lines.append(f"| {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
+                     f"{m['support']} |")
+    open_set = results["open_set"]
+    lines += ["", "## Alerts (a non-benign class or the open-set flag)", "",
+              f"- attack flows alerted: {_pct(open_set['attack_flows_alerted'])}",
+              f"- benign flows alerted: {_pct(open_set['benign_flows_alerted'])}",
+              f"- flagged as unlike anything in training: "
+              f"{_pct(open_set['flagged_unlike_training'])}"]
+    unseen = results.get("leave_one_attack_out")
+    if unseen:
+        lines += ["", "## Unseen attacks (retrained without the class, tested on it)", "",
+                  "| held-out class | test flows | detected | as another attack | "
+                  "by open-set score only | benign false alarms |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for label, r in unseen.items():
+            lines.append(f"| {label} | {r['test_flows']} | {_pct(r['detected'])} | "
+                         f"{_pct(r['as_another_attack'])} | {_pct(r['by_open_set_only'])} | "
+                         f"{_pct(r['benign_false_alarms'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _confusion_png(path: Path, matrix: np.ndarray, labels: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(5, len(labels) * 0.55)
+    figure, axes = plt.subplots(figsize=(size + 2, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    axes.imshow(np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0),
+                cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    axes.set_yticks(range(len(labels)), labels, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
