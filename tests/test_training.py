@@ -12,12 +12,13 @@ import sys
 
 import pytest
 
-from conftest import CORPUS, REPO
 from trafficlm.model import ModelError, TrafficModel
 from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.evaluate import evaluate
 from trafficlm.training.jobs import finetune_job
 from trafficlm.training.pretrain import pretrain
+
+from conftest import CORPUS, REPO
 
 CLASSES = {"BENIGN": "benign", "DNS Tunnel": "dns_tunnel",
            "HTTP Evasion": "malware_download_http_evasion"}
