@@ -154,7 +154,7 @@ def test_model_directories_that_cannot_be_used(tmp_path):
     with pytest.raises(ModelError, match="pickled weights"):
         TrafficModel(tmp_path / "pickled")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="missing config.json"):
+    with pytest.raises(ModelError, match=r"missing config\.json"):
         TrafficModel(tmp_path / "empty")
 
 

@@ -40,6 +40,7 @@ class DataSection:
     testbed: list[str] = field(default_factory=list)  # testbed output directories
     folders: list[str] = field(default_factory=list)  # ROOT/<label>/*.pcap trees
     unlabelled: list[str] = field(default_factory=list)  # captures/dirs for pretraining only
+    cicids: list[str] = field(default_factory=list)  # "DAY.csv=DAY.pcap" pairs
     max_flows_per_capture: int = 5000
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
@@ -126,6 +127,10 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe.data.testbed = [_resolve(p) for p in recipe.data.testbed]
     recipe.data.folders = [_resolve(p) for p in recipe.data.folders]
     recipe.data.unlabelled = [_resolve(p) for p in recipe.data.unlabelled]
+    for pair in recipe.data.cicids:
+        if pair.count("=") != 1:
+            raise ConfigError(f"{path}: data.cicids entries are 'DAY.csv=DAY.pcap', "
+                              f"not {pair!r}")
     _check(recipe, path)
     return recipe
 

@@ -11,6 +11,7 @@ from trafficlm.flows import FlowBatch
 from trafficlm.pipeline import capture_flows
 from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
 from trafficlm.training.config import ConfigError, Recipe
+from trafficlm.training.datasets.cicids import load_cicids_day
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.folders import load_folders
 from trafficlm.training.datasets.testbed import load_testbed
@@ -25,9 +26,13 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
     cap = recipe.data.max_flows_per_capture
     sets = [load_testbed(d, tokenizer, cap, recipe.seed, say) for d in recipe.data.testbed]
     sets += [load_folders(d, tokenizer, cap, recipe.seed, say) for d in recipe.data.folders]
+    for pair in recipe.data.cicids:
+        csv_path, capture = pair.split("=")
+        sets.append(load_cicids_day(csv_path, capture, tokenizer, recipe.data.attempted_as,
+                                    cap, recipe.seed, say))
     if not sets:
         raise ConfigError(f"{recipe.source}: [data] names no labelled data "
-                          "(testbed or folders)")
+                          "(testbed, folders or cicids)")
     flows, removed = FlowSet.concat(sets).deduplicate()
     say(f"{len(flows)} labelled flows after removing {removed} exact duplicates")
     return flows
@@ -38,6 +43,7 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
     paths = list(recipe.data.unlabelled)
     paths += [f"{d}/captures" for d in recipe.data.testbed]
     paths += list(recipe.data.folders)
+    paths += [pair.split("=")[1] for pair in recipe.data.cicids]
     captures = find_captures(paths)
     if not captures:
         raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
