@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from trafficlm.model import ModelError, TrafficModel
+from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.evaluate import evaluate
 from trafficlm.training.jobs import finetune_job
@@ -100,6 +101,9 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert "probe" in results
     assert set(results["leave_one_attack_out"]) == {"DNS Tunnel", "HTTP Evasion"}
     assert results["split"]["test"]["captures"] == 3
+    card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})
+    assert "## Evaluation (held-out testbed run)" in card and "k-NN on packet sequences" in card
+    assert "pretrain: 1.0 min" in card
 
 
 @pytest.mark.slow

@@ -65,6 +65,8 @@ class FinetuneSection:
     learning_rate: float = 2e-3
     lora_r: int = 8
     lora_alpha: int = 16
+    # BERT's attention projections ("query", "key", "value") and its dense layers ("dense")
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
     patience: int = 3  # epochs without a better validation macro-F1
     open_set_fpr: float = 0.01
 

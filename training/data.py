@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
@@ -41,7 +42,9 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
 def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> np.ndarray:
     """Unique token sequences of every capture the recipe names (labels ignored)."""
     paths = list(recipe.data.unlabelled)
-    paths += [f"{d}/captures" for d in recipe.data.testbed]
+    # the test runs stay unseen, even unlabelled: pretraining on them would be transductive
+    paths += [f"{d}/captures" for d in recipe.data.testbed
+              if Path(d).name not in recipe.data.test_groups]
     paths += list(recipe.data.folders)
     paths += [pair.split("=")[1] for pair in recipe.data.cicids]
     captures = find_captures(paths)

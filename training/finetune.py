@@ -47,7 +47,7 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
         label2id=index, use_safetensors=True, local_files_only=True)
     if mode == "lora":
         model = get_peft_model(model, LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=["query", "value"],
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.lora_targets),
             modules_to_save=["classifier"], task_type="SEQ_CLS", lora_dropout=0.05))
     else:
         for name, parameter in model.named_parameters():

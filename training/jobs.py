@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, Recipe
 from trafficlm.training.data import labelled_flows, recipe_tokenizer
 from trafficlm.training.evaluate import evaluate
@@ -48,4 +49,6 @@ def all_jobs(recipe: Recipe, say=print) -> dict:
     timings["evaluate"] = round(time.monotonic() - started, 1)
     (Path(recipe.output) / "timings.json").write_text(json.dumps(timings, indent=1),
                                                       encoding="utf-8")
+    (Path(recipe.output) / "model" / "README.md").write_text(
+        model_card(recipe, results, timings), encoding="utf-8")
     return results

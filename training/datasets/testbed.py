@@ -28,7 +28,11 @@ def load_testbed(directory: str, tokenizer: TrafficTokenizer, cap_per_label: int
         raise ConfigError(f"{root}: not a testbed output directory (no manifest.json)")
     sets, matched, unmatched = [], 0, 0
     for capture in sorted((root / "captures").glob("*.pcap")):
-        labels = read_label_csv(root / "labels" / f"{capture.stem}.csv")
+        label_file = root / "labels" / f"{capture.stem}.csv"
+        if not label_file.exists():  # a step that was interrupted before labelling
+            say(f"{capture}: no {label_file.name}; skipped")
+            continue
+        labels = read_label_csv(label_file)
 
         def label_of(flows, labels=labels):
             return np.array([labels.get(int(i)) for i in flows.flow_id], dtype=object)

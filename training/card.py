@@ -1,0 +1,47 @@
+"""The model card: what data and recipe made a model, how long it took, how well it does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trafficlm.training.config import Recipe
+from trafficlm.training.report import markdown
+
+
+def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
+    model_dir = Path(recipe.output) / "model"
+    labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+    training = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    m, t, f, p = recipe.model, recipe.tokenizer, recipe.finetune, recipe.pretrain
+    lines = [
+        "# TrafficLM default model", "",
+        f"A {m.num_hidden_layers}-layer, {m.hidden_size}-wide BERT encoder pretrained with "
+        f"masked-token modelling on traffic tokens, then fine-tuned with LoRA (r={f.lora_r}, "
+        f"alpha={f.lora_alpha}, on {', '.join(f.lora_targets)}) to classify flows into "
+        f"{len(labels)} classes: {', '.join(labels)}.", "",
+        "## Data", "",
+        f"- Labelled: the testbed runs {', '.join(Path(d).name for d in recipe.data.testbed)} "
+        "(see the recipe for the command that makes them); at most "
+        f"{recipe.data.max_flows_per_capture} flows per label per capture; exact duplicate "
+        "flows (same token ids) removed within each run.",
+        f"- Pretraining also read {', '.join(recipe.data.unlabelled) or 'no other captures'} "
+        "(unlabelled); the test run was never read before testing.",
+        f"- Split by whole testbed runs: validation {recipe.data.validation_groups}, test "
+        f"{recipe.data.test_groups}.", "",
+        "## Recipe", "",
+        f"`{recipe.source}`: tokenizer P={t.packets}, B={t.payload_bytes}, max length "
+        f"{t.max_length}; pretraining {p.steps} steps of {p.batch_size} flows; fine-tuning up "
+        f"to {f.epochs} epochs (stopped at {len(training['history'])}), class-weighted, early "
+        f"stopping on validation macro-F1; open-set threshold at {f.open_set_fpr:g} benign "
+        "false-positive rate.", "",
+        "## Training time on this project's machine (2 CPU cores, no GPU)", "",
+        *(f"- {job}: {seconds / 60:.1f} min" for job, seconds in timings.items()), "",
+        "## Evaluation (held-out testbed run)", "", markdown(results),
+        "## Limits", "",
+        "- Trained on one small testbed's traffic: other networks' benign traffic will look "
+        "new to it; the open-set score says so rather than guessing a class.",
+        "- Brute force over one reused connection (hydra, SSH) leaves few flows; triage "
+        "judges such attacks per session, not per flow.", "",
+    ]
+    return "\n".join(lines)
