@@ -24,7 +24,8 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         f"- Labelled: the testbed runs {', '.join(Path(d).name for d in recipe.data.testbed)} "
         "(see the recipe for the command that makes them); at most "
         f"{recipe.data.max_flows_per_capture} flows per label per capture; exact duplicate "
-        "flows (same token ids) removed within each run.",
+        "flows (same token ids and label) removed before splitting, so the test run holds "
+        "only flows the training runs do not.",
         f"- Pretraining also read {', '.join(recipe.data.unlabelled) or 'no other captures'} "
         "(unlabelled); the test run was never read before testing.",
         f"- Split by whole testbed runs: validation {recipe.data.validation_groups}, test "

@@ -43,13 +43,13 @@ class FlowSet:
                           for f in fields(FlowSet)})
 
     def deduplicate(self) -> tuple[FlowSet, int]:
-        """Drop flows whose token ids and label repeat an earlier flow of the same group.
+        """Drop flows whose token ids and label repeat an earlier flow (before any split).
 
         Floods and scans repeat themselves; identical rows would sit on both
         sides of a split and inflate scores. Returns the set and how many went.
         """
-        keys = np.array([hash((g, lab, row.tobytes())) for g, lab, row in
-                         zip(self.group, self.labels, self.ids, strict=True)])
+        keys = np.array([hash((lab, row.tobytes())) for lab, row in
+                         zip(self.labels, self.ids, strict=True)])
         _, first = np.unique(keys, return_index=True)
         first.sort()
         return self.select(first), len(self) - len(first)
