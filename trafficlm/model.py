@@ -130,14 +130,43 @@ class TrafficModel:
     @torch.no_grad()
     def predict(self, ids: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(class probabilities [n, classes], open-set distance [n]) for token id rows."""
-        probs, distances = [], []
-        for start in range(0, len(ids), batch_size):
-            logits, embeddings = forward(self.classifier, ids[start : start + batch_size])
-            probs.append(torch.softmax(logits, dim=-1).numpy())
-            distances.append(self.calibration.distance(embeddings.numpy()))
-        if not probs:
+        if len(ids) == 0:
             return np.zeros((0, len(self.labels))), np.zeros(0)
-        return np.concatenate(probs), np.concatenate(distances)
+        probs, embeddings = classify(self.classifier, ids, batch_size)
+        return probs, self.calibration.distance(embeddings)
+
+
+@torch.no_grad()
+def classify(classifier, ids: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and [CLS] embeddings of token id rows, in eval mode, input order."""
+    was_training = classifier.training
+    classifier.eval()
+    rows, probs, embeddings = [], [], []
+    for batch in length_batches(ids, batch_size):
+        logits, cls = forward(classifier, ids[batch])
+        rows.append(batch)
+        probs.append(torch.softmax(logits, dim=-1).numpy())
+        embeddings.append(cls.numpy())
+    classifier.train(was_training)
+    order = np.argsort(np.concatenate(rows))
+    return np.concatenate(probs)[order], np.concatenate(embeddings)[order]
+
+
+def length_batches(ids: np.ndarray, batch_size: int,
+                   rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Batches of flows of similar token length, in random order when ``rng`` is given.
+
+    Scans and floods are a few dozen tokens, web sessions hundreds: batching
+    them apart saves most of the padding (each batch is cut to its longest row).
+    """
+    lengths = (ids != V.PAD).sum(axis=1)
+    ties = rng.random(len(ids)) if rng is not None else np.arange(len(ids))
+    order = np.lexsort((ties, lengths))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
 
 
 def forward(classifier, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

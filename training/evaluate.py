@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trafficlm.model import BENIGN, TrafficModel
+from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.training import baselines
 from trafficlm.training.config import Recipe
 from trafficlm.training.data import labelled_flows
 from trafficlm.training.datasets.flowset import FlowSet
-from trafficlm.training.finetune import calibrate, finetune, predict
+from trafficlm.training.finetune import calibrate, finetune
 from trafficlm.training.metrics import confusion, detection_at_fpr, macro_f1, per_class
 from trafficlm.training.report import write_reports
 from trafficlm.training.split import Split, split_by_group
@@ -30,7 +30,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     split = split_by_group(flows, recipe.data.validation_groups, recipe.data.test_groups,
                            recipe.source)
     labels = model.labels
-    probs, distance = model.predict(split.test.ids)
+    probs, distance = model.classify(split.test.ids)
     results = {"split": split.describe(), "labels": labels,
                "model": _scores(split.test, probs, labels, recipe.evaluate.fprs),
                "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,
@@ -40,7 +40,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     encoder = Path(recipe.output) / "pretrain" / "model"
     probe = finetune(recipe, encoder, split.train, split.validation, mode="probe",
                      epochs=recipe.evaluate.probe_epochs, say=say)
-    probe_probs, _ = predict(probe.classifier, split.test.ids)
+    probe_probs, _ = classify(probe.classifier, split.test.ids)
     results["probe"] = _scores(split.test, _reorder(probe_probs, probe.labels, labels), labels,
                                recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
@@ -109,11 +109,11 @@ def _leave_one_out(recipe: Recipe, encoder: Path, split: Split, say) -> dict:
                         epochs=recipe.evaluate.leave_one_out_epochs, say=lambda m: None)
         calibration = calibrate(fine.classifier, train, validation, fine.labels,
                                 recipe.finetune.open_set_fpr)
-        probs, embeddings = predict(fine.classifier, unseen.ids)
+        probs, embeddings = classify(fine.classifier, unseen.ids)
         known_attack = probs.argmax(axis=1) != fine.labels.index(BENIGN)
         unlike = calibration.distance(embeddings) > calibration.threshold
         benign = split.test.select(split.test.labels == BENIGN)
-        b_probs, b_emb = predict(fine.classifier, benign.ids)
+        b_probs, b_emb = classify(fine.classifier, benign.ids)
         false_alarm = (b_probs.argmax(axis=1) != fine.labels.index(BENIGN)) | (
             calibration.distance(b_emb) > calibration.threshold)
         out[attack] = {"test_flows": len(unseen),

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from trafficlm.model import BENIGN, Calibration, forward
+from trafficlm.model import BENIGN, Calibration, classify, forward, length_batches
 from trafficlm.training.config import Recipe
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.metrics import macro_f1
@@ -61,11 +61,9 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     best, best_state, history, stale = -1.0, None, [], 0
     for epoch in range(epochs or cfg.epochs):
         model.train()
-        order = rng.permutation(len(train))
         total = 0.0
-        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"{mode} epoch {epoch + 1}",
-                          leave=False):
-            rows = order[start : start + cfg.batch_size]
+        for rows in tqdm(length_batches(train.ids, cfg.batch_size, rng),
+                         desc=f"{mode} epoch {epoch + 1}", leave=False):
             logits, _ = forward(model, train.ids[rows])
             loss = loss_fn(logits, torch.from_numpy(y[rows]))
             optimizer.zero_grad()
@@ -102,36 +100,22 @@ def _class_weights(y: np.ndarray, classes: int) -> np.ndarray:
 
 @torch.no_grad()
 def predict_labels(model, ids: np.ndarray, labels: list[str], batch_size: int = 256) -> np.ndarray:
-    probs, _ = predict(model, ids, batch_size)
+    probs, _ = classify(model, ids, batch_size)
     return np.array(labels, dtype=object)[probs.argmax(axis=1)]
-
-
-@torch.no_grad()
-def predict(model, ids: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and [CLS] embeddings, in eval mode."""
-    was_training = model.training
-    model.eval()
-    probs, embeddings = [], []
-    for start in range(0, len(ids), batch_size):
-        logits, cls = forward(model, ids[start : start + batch_size])
-        probs.append(torch.softmax(logits, dim=-1).numpy())
-        embeddings.append(cls.numpy())
-    model.train(was_training)
-    return np.concatenate(probs), np.concatenate(embeddings)
 
 
 def calibrate(model, train: FlowSet, validation: FlowSet, labels: list[str],
               fpr: float) -> Calibration:
     """Class means and a shared covariance from training embeddings; the threshold from
     benign validation flows at the chosen false-positive rate."""
-    _, train_emb = predict(model, train.ids)
+    _, train_emb = classify(model, train.ids)
     means = np.stack([train_emb[train.labels == label].mean(axis=0) if (
         train.labels == label).any() else np.zeros(train_emb.shape[1]) for label in labels])
     centred = train_emb - means[[labels.index(label) for label in train.labels]]
     covariance = np.cov(centred, rowvar=False) + 1e-3 * np.eye(train_emb.shape[1])
     calibration = Calibration(means, np.linalg.inv(covariance), 0.0, fpr)
     benign = validation.select(validation.labels == BENIGN)
-    _, val_emb = predict(model, benign.ids if len(benign) else validation.ids)
+    _, val_emb = classify(model, benign.ids if len(benign) else validation.ids)
     calibration.threshold = float(np.quantile(calibration.distance(val_emb), 1 - fpr))
     return calibration
 
