@@ -30,7 +30,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     split = split_by_group(flows, recipe.data.validation_groups, recipe.data.test_groups,
                            recipe.source)
     labels = model.labels
-    probs, distance = model.classify(split.test.ids)
+    probs, distance = model.predict(split.test.ids)
     results = {"split": split.describe(), "labels": labels,
                "model": _scores(split.test, probs, labels, recipe.evaluate.fprs),
                "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,

@@ -22,6 +22,12 @@ from trafficlm.model import BENIGN, Calibration, classify, forward, length_batch
 from trafficlm.training.config import Recipe
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.metrics import macro_f1
+from trafficlm.training.schedule import LinearSchedule
+
+# The classification head trains in full in both modes. BERT classifies from
+# its pooler (a dense layer over [CLS]), which masked-token pretraining never
+# trains: left frozen at its random start it would scramble every feature.
+HEAD = ("classifier", "pooler")
 
 
 @dataclass
@@ -48,10 +54,10 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     if mode == "lora":
         model = get_peft_model(model, LoraConfig(
             r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.lora_targets),
-            modules_to_save=["classifier"], task_type="SEQ_CLS", lora_dropout=0.05))
+            modules_to_save=list(HEAD), task_type="SEQ_CLS", lora_dropout=0.05))
     else:
         for name, parameter in model.named_parameters():
-            parameter.requires_grad = name.startswith("classifier")
+            parameter.requires_grad = any(part in HEAD for part in name.split("."))
     y = np.array([index[label] for label in train.labels])
     weights = _class_weights(y, len(labels))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
@@ -59,7 +65,10 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
     rng = np.random.default_rng(recipe.seed)
     best, best_state, history, stale = -1.0, None, [], 0
-    for epoch in range(epochs or cfg.epochs):
+    epochs = epochs or cfg.epochs
+    schedule = LinearSchedule(optimizer, cfg.learning_rate,
+                         epochs * -(-len(train) // cfg.batch_size))
+    for epoch in range(epochs):
         model.train()
         total = 0.0
         for rows in tqdm(length_batches(train.ids, cfg.batch_size, rng),
@@ -68,6 +77,8 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
             loss = loss_fn(logits, torch.from_numpy(y[rows]))
             optimizer.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            schedule.step()
             optimizer.step()
             total += float(loss.item()) * len(rows)
         score = macro_f1(validation.labels, predict_labels(model, validation.ids, labels))

@@ -25,6 +25,7 @@ from trafficlm.model import bert_config
 from trafficlm.tokenizer import vocab as V
 from trafficlm.training.config import Recipe
 from trafficlm.training.data import pretraining_ids, recipe_tokenizer
+from trafficlm.training.schedule import LinearSchedule
 
 NOT_MASKED = (V.PAD, V.CLS, V.SEP)
 
@@ -85,6 +86,8 @@ def pretrain(recipe: Recipe, say=print) -> Path:
     model = BertForMaskedLM(bert_config(recipe.model, tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     step, rng_state = _resume(out / "checkpoint", model, optimizer, quiet)
+    schedule = LinearSchedule(optimizer, cfg.learning_rate, cfg.steps)
+    schedule.step_no = step
     rng = np.random.default_rng([recipe.seed, ranks.rank])
     if rng_state:
         rng.bit_generator.state = rng_state
@@ -99,8 +102,7 @@ def pretrain(recipe: Recipe, say=print) -> Path:
         batch = shard[rng.integers(0, len(shard), cfg.batch_size)]
         batch = batch[:, : max(1, int((batch != V.PAD).sum(axis=1).max()))]
         inputs, labels = mask_tokens(batch, rng, cfg.mask_probability, tokenizer.vocab_size)
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(cfg, step)
+        schedule.step()
         tensor = torch.from_numpy(inputs.astype(np.int64))
         loss = trainer(input_ids=tensor, attention_mask=(tensor != V.PAD).long(),
                        labels=torch.from_numpy(labels.astype(np.int64))).loss
@@ -123,13 +125,6 @@ def pretrain(recipe: Recipe, say=print) -> Path:
         tokenizer.save_pretrained(out / "model")
     ranks.close()
     return out / "model"
-
-
-def _learning_rate(cfg, step: int) -> float:
-    warmup = max(1, cfg.steps // 20)
-    if step < warmup:
-        return cfg.learning_rate * (step + 1) / warmup
-    return cfg.learning_rate * max(0.05, 1 - (step - warmup) / max(1, cfg.steps - warmup))
 
 
 def _log(out: Path, record: dict) -> None:

@@ -1,0 +1,46 @@
+"""The default model that ships in the package: loads offline, is small, and does its job on
+a testbed capture it never saw (pcaps/testbed-mixed.pcap was made with seed 0; it trained on
+seeds 1-2)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from trafficlm.capture import CaptureReport
+from trafficlm.flows import FlowBatch
+from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
+from trafficlm.pipeline import capture_flows
+
+MIXED = REPO / "pcaps" / "testbed-mixed.pcap"
+
+
+@pytest.fixture(scope="module")
+def model() -> TrafficModel:
+    return TrafficModel(DEFAULT_MODEL_DIR)
+
+
+def test_ships_small_with_its_card(model):
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.rglob("*") if p.is_file())
+    assert size <= 20 * 1024 * 1024
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation (held-out testbed run)" in card and "random forest" in card
+    assert "BENIGN" in model.labels and len(model.labels) >= 9
+
+
+def test_recognises_the_attacks_of_an_unseen_testbed_run(model):
+    flows = FlowBatch.concat(list(capture_flows(str(MIXED), CaptureReport(str(MIXED)))))
+    with open(REPO / "pcaps" / "testbed-mixed.labels.csv", encoding="utf-8") as f:
+        labels = {int(r[" TrafficLM Flow ID"]): r[" Label"] for r in csv.DictReader(f)}
+    truth = np.array([labels[int(i)] for i in flows.flow_id], dtype=object)
+    probs, distance = model.predict(model.tokenizer.encode(flows).ids)
+    predicted = np.array(model.labels, dtype=object)[probs.argmax(axis=1)]
+    for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel"):
+        assert (predicted[truth == label] == label).mean() >= 0.95, label
+    benign = truth == "BENIGN"
+    alerts = (predicted != "BENIGN") | (distance > model.calibration.threshold)
+    assert alerts[benign].mean() <= 0.05
+    assert alerts[~benign].mean() >= 0.95
