@@ -9,11 +9,12 @@ import csv
 import numpy as np
 import pytest
 
-from conftest import REPO
 from trafficlm.capture import CaptureReport
 from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
 from trafficlm.pipeline import capture_flows
+
+from conftest import REPO
 
 MIXED = REPO / "pcaps" / "testbed-mixed.pcap"
 
