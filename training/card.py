@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from trafficlm.training.config import Recipe
@@ -26,19 +27,21 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         f"{recipe.data.max_flows_per_capture} flows per label per capture; exact duplicate "
         "flows (same token ids and label) removed before splitting, so the test run holds "
         "only flows the training runs do not.",
-        f"- Pretraining also read {', '.join(recipe.data.unlabelled) or 'no other captures'} "
+        f"- Pretraining also read "
+        f"{', '.join(map(_shown, recipe.data.unlabelled)) or 'nothing else'} "
         "(unlabelled); the test run was never read before testing.",
         f"- Split by whole testbed runs: validation {recipe.data.validation_groups}, test "
         f"{recipe.data.test_groups}.", "",
         "## Recipe", "",
         f"`{recipe.source}`: tokenizer P={t.packets}, B={t.payload_bytes}, max length "
         f"{t.max_length}; pretraining {p.steps} steps of {p.batch_size} flows; fine-tuning up "
-        f"to {f.epochs} epochs (stopped at {len(training['history'])}), class-weighted, early "
+        f"to {f.epochs} epochs (ran {len(training['history'])}, kept epoch {_best(training)}), "
+        "class-weighted, early "
         f"stopping on validation macro-F1; open-set threshold at {f.open_set_fpr:g} benign "
         "false-positive rate.", "",
         "## Training time on this project's machine (2 CPU cores, no GPU)", "",
         *(f"- {job}: {seconds / 60:.1f} min" for job, seconds in timings.items()), "",
-        "## Evaluation (held-out testbed run)", "", markdown(results),
+        "## Evaluation (held-out testbed run)", "", _verdict(results), "", markdown(results),
         "## Limits", "",
         "- Trained on one small testbed's traffic: other networks' benign traffic will look "
         "new to it; the open-set score says so rather than guessing a class.",
@@ -46,3 +49,24 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "judges such attacks per session, not per flow.", "",
     ]
     return "\n".join(lines)
+
+
+def _shown(path: str) -> str:
+    """A path as the recipe's reader knows it: relative to the working directory if inside."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(os.path.relpath(path)))
+
+
+def _best(training: dict) -> int:
+    return max(training["history"], key=lambda h: h["validation_macro_f1"])["epoch"]
+
+
+def _verdict(results: dict) -> str:
+    ours = results["model"]["macro_f1"]
+    best_name, best = max(((name, r["macro_f1"]) for name, r in results["baselines"].items()),
+                          key=lambda item: item[1])
+    relation = "above" if ours > best else "below"
+    return (f"In one line: macro-F1 {ours:.3f} on the held-out run, {relation} the better "
+            f"shallow baseline ({best_name.replace('_', ' ')}, {best:.3f}).")
