@@ -33,13 +33,6 @@ def u32le(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return u16le(buf, idx) | (u16le(buf, idx + 2) << 16)
 
 
-def u64be(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Eight bytes big-endian as uint64 (used for halves of IPv6 addresses)."""
-    hi = u32be(buf, idx).astype(np.uint64)
-    lo = u32be(buf, idx + 4).astype(np.uint64)
-    return (hi << np.uint64(32)) | lo
-
-
 def words(buf: np.ndarray, offsets: np.ndarray, count: int, byteorder: str) -> np.ndarray:
     """``count`` consecutive uint32 at each offset, as an int64 matrix [len(offsets), count]."""
     idx = offsets[:, None] + np.arange(4 * count, dtype=np.int64)
