@@ -68,6 +68,7 @@ class FinetuneSection:
     # BERT's attention projections ("query", "key", "value") and its dense layers ("dense")
     lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
     patience: int = 3  # epochs without a better validation macro-F1
+    class_weights: str = "sqrt"  # "sqrt" (1/sqrt(count)) or "inverse" (1/count)
     open_set_fpr: float = 0.01
 
 
@@ -177,6 +178,8 @@ def _check(recipe: Recipe, path: Path) -> None:
     if recipe.finetune.mode not in ("lora", "probe"):
         raise ConfigError(f"{path}: finetune.mode must be 'lora' or 'probe', "
                           f"not {recipe.finetune.mode!r}")
+    if recipe.finetune.class_weights not in ("sqrt", "inverse"):
+        raise ConfigError(f"{path}: finetune.class_weights must be 'sqrt' or 'inverse'")
     if recipe.data.attempted_as not in ("benign", "own"):
         raise ConfigError(f"{path}: data.attempted_as must be 'benign' or 'own'")
     if recipe.model.hidden_size % recipe.model.num_attention_heads:

@@ -59,7 +59,7 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
         for name, parameter in model.named_parameters():
             parameter.requires_grad = any(part in HEAD for part in name.split("."))
     y = np.array([index[label] for label in train.labels])
-    weights = _class_weights(y, len(labels))
+    weights = _class_weights(y, len(labels), cfg.class_weights == "inverse")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=cfg.learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
@@ -103,10 +103,13 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     return FineTuned(model.eval(), labels, history, adapter)
 
 
-def _class_weights(y: np.ndarray, classes: int) -> np.ndarray:
+def _class_weights(y: np.ndarray, classes: int, inverse: bool) -> np.ndarray:
+    """Rare classes weigh more: 1/count or 1/sqrt(count), mean 1 over present classes."""
     counts = np.bincount(y, minlength=classes).astype(np.float64)
-    weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
-    return (weights / weights[counts > 0].mean()).astype(np.float32)
+    present = counts > 0
+    weights = np.zeros(classes)
+    weights[present] = 1.0 / (counts[present] if inverse else np.sqrt(counts[present]))
+    return (weights / weights[present].mean()).astype(np.float32)
 
 
 @torch.no_grad()
