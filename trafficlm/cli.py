@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows, testbed, tokenize, train
+from trafficlm.commands import flows, testbed, tokenize, train, triage
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trafficlm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    triage.add_parser(commands)
     flows.add_parser(commands)
     tokenize.add_parser(commands)
     testbed.add_parser(commands)

@@ -113,7 +113,9 @@ class TrafficModel:
 
     def _classifier(self):
         from transformers import BertForSequenceClassification
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # stderr is for TrafficLM's own messages
         try:
             model = BertForSequenceClassification.from_pretrained(
                 self.directory, use_safetensors=True, local_files_only=True)

@@ -1,0 +1,89 @@
+"""Alerted flows grouped into sessions: one alert per scan, brute force or flood, not thousands.
+
+A session is the alerted flows from one source host to one destination host
+with one verdict, where each flow starts within ``gap_s`` of the previous one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from trafficlm.model import BENIGN
+
+UNKNOWN = "Unknown (unlike training)"
+
+
+@dataclass
+class SessionTable:
+    sessions: pl.DataFrame  # one row per session
+    flows: pl.DataFrame  # alerted flows with their session_id
+
+
+def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
+    """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training."""
+    alerted = flows.filter((pl.col("label") != BENIGN) | pl.col("unlike_training"))
+    alerted = alerted.with_columns(
+        pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN)).otherwise(pl.col("label"))
+        .alias("verdict")).sort(["src_ip", "dst_ip", "verdict", "start"])
+    if alerted.is_empty():
+        return SessionTable(_empty_sessions(), alerted.with_columns(
+            pl.lit(0, pl.Int64).alias("session_id")))
+    same = ((pl.col("src_ip") == pl.col("src_ip").shift(1))
+            & (pl.col("dst_ip") == pl.col("dst_ip").shift(1))
+            & (pl.col("verdict") == pl.col("verdict").shift(1))
+            & ((pl.col("start") - pl.col("start").shift(1)).dt.total_seconds() <= gap_s))
+    alerted = alerted.with_columns((~same.fill_null(False)).cum_sum().alias("session_id"))
+    sessions = alerted.group_by("session_id", maintain_order=True).agg(
+        pl.col("src_ip").first(), pl.col("dst_ip").first(), pl.col("verdict").first(),
+        pl.col("proto").first(),
+        pl.col("start").min().alias("first_seen"), pl.col("end").max().alias("last_seen"),
+        pl.len().alias("flows"), pl.col("dst_port").n_unique().alias("dst_ports"),
+        pl.col("dst_port").mode().first().alias("top_dst_port"),
+        pl.col("src_port").first(),
+        pl.col("attack_score").mean().alias("mean_attack_score"),
+        pl.col("confidence").mean().alias("mean_confidence"),
+        pl.col("unlike_training").mean().alias("share_unlike_training"),
+        (pl.col("packets_fwd") + pl.col("packets_bwd")).sum().alias("packets"),
+        pl.col("packets_fwd").sum().alias("pkts_toserver"),
+        pl.col("packets_bwd").sum().alias("pkts_toclient"),
+        pl.col("bytes_fwd").sum().alias("bytes_toserver"),
+        pl.col("bytes_bwd").sum().alias("bytes_toclient"),
+        pl.col("rst_count").gt(0).mean().alias("share_reset"),
+        pl.col("flow_id").first(),
+    )
+    sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence"),
+                                              pl.col("flows")))
+    sessions = sessions.sort(["severity", "flows"], descending=[False, True])
+    return SessionTable(sessions, alerted)
+
+
+def severity(verdict: pl.Expr, confidence: pl.Expr, flows: pl.Expr) -> pl.Expr:
+    """Suricata's scale, 1 (high) to 3 (low): denial of service and confident attacks first."""
+    high = verdict.str.starts_with("DoS") | verdict.str.contains("Sql Injection")
+    return (pl.when(high & (confidence >= 0.8)).then(1)
+            .when((verdict != UNKNOWN) & (confidence >= 0.6)).then(2)
+            .otherwise(3).alias("severity"))
+
+
+def _empty_sessions() -> pl.DataFrame:
+    return pl.DataFrame(schema={"session_id": pl.Int64, "verdict": pl.String,
+                                "severity": pl.Int32, "flows": pl.UInt32})
+
+
+def explanation(row: dict) -> str:
+    """The session facts that make the verdict plausible, in one line."""
+    span = (row["last_seen"] - row["first_seen"]).total_seconds()
+    parts = [f"{row['flows']} flow(s) from {row['src_ip']} to {row['dst_ip']}",
+             f"{row['dst_ports']} destination port(s)" + (
+                 f" (mostly {row['top_dst_port']})" if row["dst_ports"] > 1 else
+                 f" ({row['top_dst_port']})"),
+             f"in {span:.2f} s"]
+    if row["share_reset"] > 0.5:
+        parts.append(f"{100 * row['share_reset']:.0f}% ended by RST")
+    if row["share_unlike_training"] > 0:
+        parts.append(f"{100 * row['share_unlike_training']:.0f}% unlike anything in training")
+    parts.append(f"model confidence {np.round(row['mean_confidence'], 2)}")
+    return ", ".join(parts)
