@@ -33,7 +33,7 @@ class FrameWriter:
         self._parquet: list[pl.DataFrame] = []
         self._header_done = False
         self._path = path
-        self._stream: IO = sys.stdout if path is None else _open_for_writing(path, fmt)
+        self._stream: IO = sys.stdout if path is None else open_output(path, fmt == "parquet")
         self.rows = 0
 
     def __enter__(self) -> FrameWriter:
@@ -76,9 +76,9 @@ class FrameWriter:
                 .rstrip() + "\n")
 
 
-def _open_for_writing(path: str, fmt: str) -> IO:
+def open_output(path: str, binary: bool = False) -> IO:
+    """Open an output file now, so an unwritable path fails before any work."""
     try:
-        return open(path, "wb" if fmt == "parquet" else "w", encoding=None if fmt == "parquet"
-                    else "utf-8")
+        return open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
     except OSError as err:
         raise OutputError(f"{path}: cannot write: {err.strerror or err}") from None

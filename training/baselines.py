@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.metrics import reorder_columns
 
 
 def knn(train: FlowSet, neighbours: int):
@@ -31,9 +32,4 @@ def forest(train: FlowSet, trees: int, seed: int):
 
 def baseline_probabilities(model, features: np.ndarray, labels: list[str]) -> np.ndarray:
     """predict_proba re-ordered to ``labels`` (classes a baseline never saw get 0)."""
-    raw = model.predict_proba(features)
-    out = np.zeros((len(features), len(labels)))
-    for column, label in enumerate(model.classes_):
-        if label in labels:
-            out[:, labels.index(label)] = raw[:, column]
-    return out
+    return reorder_columns(model.predict_proba(features), list(model.classes_), labels)

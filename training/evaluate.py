@@ -17,7 +17,13 @@ from trafficlm.training.config import Recipe
 from trafficlm.training.data import labelled_flows
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.finetune import calibrate, finetune
-from trafficlm.training.metrics import confusion, detection_at_fpr, macro_f1, per_class
+from trafficlm.training.metrics import (
+    confusion,
+    detection_at_fpr,
+    macro_f1,
+    per_class,
+    reorder_columns,
+)
 from trafficlm.training.report import write_reports
 from trafficlm.training.split import Split, split_by_group
 
@@ -41,8 +47,8 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     probe = finetune(recipe, encoder, split.train, split.validation, mode="probe",
                      epochs=recipe.evaluate.probe_epochs, say=say)
     probe_probs, _ = classify(probe.classifier, split.test.ids)
-    results["probe"] = _scores(split.test, _reorder(probe_probs, probe.labels, labels), labels,
-                               recipe.evaluate.fprs)
+    probe_probs = reorder_columns(probe_probs, probe.labels, labels)
+    results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
     results["evaluation_seconds"] = round(time.monotonic() - started, 1)
@@ -50,14 +56,6 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     write_reports(Path(recipe.output) / "evaluation", results,
                   confusion(split.test.labels, predicted, labels))
     return results
-
-
-def _reorder(probs: np.ndarray, have: list[str], want: list[str]) -> np.ndarray:
-    out = np.zeros((len(probs), len(want)))
-    for column, label in enumerate(have):
-        if label in want:
-            out[:, want.index(label)] = probs[:, column]
-    return out
 
 
 def _scores(test: FlowSet, probs: np.ndarray, labels: list[str], fprs: list[float]) -> dict:

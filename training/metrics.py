@@ -48,3 +48,12 @@ def detection_at_fpr(attack_score: np.ndarray, is_attack: np.ndarray, fpr: float
             "detection_rate": round(float((attack_score[is_attack] > threshold).mean()), 4),
             "achieved_fpr": round(float((benign > threshold).mean()), 5),
             "benign_flows": len(benign)}
+
+
+def reorder_columns(probs: np.ndarray, have: list, want: list[str]) -> np.ndarray:
+    """Probability columns for classes ``have`` re-laid for ``want`` (missing classes: 0)."""
+    out = np.zeros((len(probs), len(want)))
+    for column, label in enumerate(have):
+        if label in want:
+            out[:, want.index(label)] = probs[:, column]
+    return out

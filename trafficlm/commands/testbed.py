@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from trafficlm.commands.common import warn
 from trafficlm.errors import ExitCode
 from trafficlm.training.testbed.runner import RunOptions, run_testbed
 from trafficlm.training.testbed.scenarios import SCENARIOS
@@ -36,14 +36,13 @@ def _run(args: argparse.Namespace) -> ExitCode:
     options = RunOptions(out=args.out, scenarios=args.scenarios, seconds=args.seconds,
                          seed=args.seed, force=args.force, install=not args.no_install,
                          mixed=not args.no_mixed)
-    manifest = run_testbed(options, say=lambda m: print(f"trafficlm: {m}", file=sys.stderr))
+    manifest = run_testbed(options, say=warn)
     failed = [s["name"] for s in manifest["steps"] if s["status"] != "ok"]
     labels = sorted({label for s in manifest["steps"] for label in s["flows"]})
-    print(f"trafficlm: wrote {len(manifest['steps'])} captures to {args.out}; "
-          f"labels: {', '.join(labels)}", file=sys.stderr)
+    warn(f"wrote {len(manifest['steps'])} captures to {args.out}; labels: {', '.join(labels)}")
     if failed or manifest["skipped"]:
-        print(f"trafficlm: failed: {', '.join(failed) or 'none'}; "
-              f"skipped: {', '.join(manifest['skipped']) or 'none'}", file=sys.stderr)
+        warn(f"failed: {', '.join(failed) or 'none'}; "
+             f"skipped: {', '.join(manifest['skipped']) or 'none'}")
         return ExitCode.PARTIAL
     return ExitCode.OK
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import polars as pl
 
-from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config
-from trafficlm.errors import ExitCode, TrafficLMError
+from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config, warn
+from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
 from trafficlm.model import DEFAULT_MODEL_DIR
+from trafficlm.output import open_output
 
 FAIL_ON_ALERT = 4
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     from trafficlm.model import TrafficModel
 
     model = TrafficModel(args.model)  # a bad model directory fails before any work
-    out = _open(args.out)
+    out = sys.stdout if args.out is None else open_output(args.out)
     frames: list[pl.DataFrame] = []
 
     def score(flows: FlowBatch, path: str) -> None:
@@ -59,27 +60,17 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     return code
 
 
-def _open(path: str | None):
-    if path is None:
-        return sys.stdout
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as err:
-        raise TrafficLMError(f"{path}: cannot write: {err.strerror or err}") from None
-
-
 def _report(frames: list[pl.DataFrame], model, fmt: str, out) -> int:
     from trafficlm.eve import eve_alert
     from trafficlm.sessions import build_sessions, explanation
 
     if not frames:
-        print("trafficlm: 0 flows, nothing to triage", file=sys.stderr)
+        warn("0 flows, nothing to triage")
         return 0
     flows = pl.concat(frames, how="vertical_relaxed")
     table = build_sessions(flows)
     rows = list(table.sessions.iter_rows(named=True))
-    print(f"trafficlm: {flows.height} flows scored, {table.flows.height} alerted, "
-          f"{len(rows)} session(s)", file=sys.stderr)
+    warn(f"{flows.height} flows scored, {table.flows.height} alerted, {len(rows)} session(s)")
     for rank, row in enumerate(rows, 1):
         reason = explanation(row)
         if fmt == "eve":

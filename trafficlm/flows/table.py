@@ -207,37 +207,37 @@ class FlowTable:
 
     def _split_reason(self, slot: int, ts: int, pure_syn: bool) -> EndReason | None:
         """Why a known flow cannot take a packet at ``ts`` (None: it can)."""
-        cols, cfg = self._cols, self.config
-        if ts - int(cols["last_ns"][slot]) > cfg.idle_timeout_s * NS:
+        return self._why_split(ts, *self._slot_state(slot), pure_syn)
+
+    def _slot_state(self, slot: int) -> tuple[int, int, bool]:
+        """(start, last seen, seen a FIN or RST) of the flow in ``slot``."""
+        cols = self._cols
+        closed = bool(cols["rst_count"][slot] or cols["fin_fwd"][slot] or cols["fin_bwd"][slot])
+        return int(cols["start_ns"][slot]), int(cols["last_ns"][slot]), closed
+
+    def _why_split(self, ts: int, start: int, last: int, closed: bool,
+                   pure_syn: bool) -> EndReason | None:
+        """The one rule for where a flow ends: idle gap, active limit, new SYN after close."""
+        cfg = self.config
+        if ts - last > cfg.idle_timeout_s * NS:
             return EndReason.IDLE
-        if ts - int(cols["start_ns"][slot]) > cfg.active_timeout_s * NS:
+        if ts - start > cfg.active_timeout_s * NS:
             return EndReason.ACTIVE
-        if pure_syn and (cols["rst_count"][slot] or cols["fin_fwd"][slot] or cols["fin_bwd"][slot]):
+        if pure_syn and closed:
             return EndReason.FIN
         return None
 
     def _walk_group(self, p: _Sorted, key: bytes, slot: int | None, pos: int, end: int,
                     plan: _Plan) -> None:
         """Packet by packet through one key's run, splitting it where flows end."""
-        cfg = self.config
         ts = p.ts[pos:end].tolist()
         syn = p.pure_syn[pos:end].tolist()
         closes = ((p.flags[pos:end] & (TcpFlag.FIN | TcpFlag.RST)) != 0).tolist()
-        if slot is None:
-            start_ts, last, closed = ts[0], ts[0], False
-        else:
-            cols = self._cols
-            start_ts, last = int(cols["start_ns"][slot]), int(cols["last_ns"][slot])
-            closed = bool(cols["rst_count"][slot] or cols["fin_fwd"][slot] or cols["fin_bwd"][slot])
+        start_ts, last, closed = (ts[0], ts[0], False) if slot is None else self._slot_state(slot)
         for i in range(end - pos):
             reason = None
             if slot is not None:
-                if ts[i] - last > cfg.idle_timeout_s * NS:
-                    reason = EndReason.IDLE
-                elif ts[i] - start_ts > cfg.active_timeout_s * NS:
-                    reason = EndReason.ACTIVE
-                elif syn[i] and closed:
-                    reason = EndReason.FIN
+                reason = self._why_split(ts[i], start_ts, last, closed, syn[i])
             if reason is not None:
                 plan.finished.append((slot, reason))
                 del self._slots[key]
