@@ -102,7 +102,7 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert set(results["leave_one_attack_out"]) == {"DNS Tunnel", "HTTP Evasion"}
     assert results["split"]["test"]["captures"] == 3
     card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})
-    assert "## Evaluation (held-out testbed run)" in card and "k-NN on packet sequences" in card
+    assert "## Evaluation (held-out" in card and "k-NN on packet sequences" in card
     assert "pretrain: 1.0 min" in card
 
 

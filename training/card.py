@@ -27,11 +27,12 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         f"{recipe.data.max_flows_per_capture} flows per label per capture; exact duplicate "
         "flows (same token ids and label) removed before splitting, so the test run holds "
         "only flows the training runs do not.",
+        *_manifest_lines(recipe),
         f"- Pretraining also read "
         f"{', '.join(map(_shown, recipe.data.unlabelled)) or 'nothing else'} "
-        "(unlabelled); the test run was never read before testing.",
-        f"- Split by whole testbed runs: validation {recipe.data.validation_groups}, test "
-        f"{recipe.data.test_groups}.", "",
+        "(unlabelled); the test groups were never read before testing.",
+        f"- Split by whole testbed runs and captures: validation "
+        f"{recipe.data.validation_groups}, test {recipe.data.test_groups}.", "",
         "## Recipe", "",
         f"`{recipe.source}`: tokenizer P={t.packets}, B={t.payload_bytes}, max length "
         f"{t.max_length}; pretraining {p.steps} steps of {p.batch_size} flows; fine-tuning up "
@@ -41,14 +42,24 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "false-positive rate.", "",
         "## Training time on this project's machine (2 CPU cores, no GPU)", "",
         *(f"- {job}: {seconds / 60:.1f} min" for job, seconds in timings.items()), "",
-        "## Evaluation (held-out testbed run)", "", _verdict(results), "", markdown(results),
+        "## Evaluation (held-out testbed run and corpus captures)", "", _verdict(results), "",
+        markdown(results),
         "## Limits", "",
-        "- Trained on one small testbed's traffic: other networks' benign traffic will look "
-        "new to it; the open-set score says so rather than guessing a class.",
+        "- Attack classes come from one small testbed: attacks it never staged (malware, "
+        "exploits) get the nearest class it knows or the open-set verdict.",
         "- Brute force over one reused connection (hydra, SSH) leaves few flows; triage "
         "judges such attacks per session, not per flow.", "",
     ]
     return "\n".join(lines)
+
+
+def _manifest_lines(recipe: Recipe) -> list[str]:
+    if not recipe.data.manifest:
+        return []
+    return [f"- Labelled BENIGN: the captures of `{_shown(recipe.data.manifest)}` labelled "
+            f"{', '.join(recipe.data.manifest_benign)}, spread over "
+            f"{recipe.data.manifest_groups} groups by a hash of their path; its attack "
+            "captures are never read in training and make the whole-capture table below."]
 
 
 def _shown(path: str) -> str:

@@ -41,6 +41,9 @@ class DataSection:
     folders: list[str] = field(default_factory=list)  # ROOT/<label>/*.pcap trees
     unlabelled: list[str] = field(default_factory=list)  # captures/dirs for pretraining only
     cicids: list[str] = field(default_factory=list)  # "DAY.csv=DAY.pcap" pairs
+    manifest: str = ""  # a MANIFEST.tsv (path, label per capture); its benign captures
+    manifest_benign: list[str] = field(default_factory=lambda: ["benign"])  # ... have these
+    manifest_groups: int = 4  # its captures spread over corpus-0 .. corpus-<n-1>
     max_flows_per_capture: int = 5000
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
@@ -130,6 +133,7 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe.data.testbed = [_resolve(p) for p in recipe.data.testbed]
     recipe.data.folders = [_resolve(p) for p in recipe.data.folders]
     recipe.data.unlabelled = [_resolve(p) for p in recipe.data.unlabelled]
+    recipe.data.manifest = _resolve(recipe.data.manifest) if recipe.data.manifest else ""
     for pair in recipe.data.cicids:
         if pair.count("=") != 1:
             raise ConfigError(f"{path}: data.cicids entries are 'DAY.csv=DAY.pcap', "
@@ -182,6 +186,8 @@ def _check(recipe: Recipe, path: Path) -> None:
         raise ConfigError(f"{path}: finetune.class_weights must be 'sqrt' or 'inverse'")
     if recipe.data.attempted_as not in ("benign", "own"):
         raise ConfigError(f"{path}: data.attempted_as must be 'benign' or 'own'")
+    if recipe.data.manifest_groups < 1:
+        raise ConfigError(f"{path}: data.manifest_groups must be at least 1")
     if recipe.model.hidden_size % recipe.model.num_attention_heads:
         raise ConfigError(f"{path}: model.hidden_size must divide by num_attention_heads")
     for name in ("steps", "batch_size"):

@@ -15,6 +15,11 @@ from trafficlm.training.config import ConfigError, Recipe
 from trafficlm.training.datasets.cicids import load_cicids_day
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.folders import load_folders
+from trafficlm.training.datasets.manifest import (
+    ManifestCapture,
+    load_manifest_benign,
+    read_manifest,
+)
 from trafficlm.training.datasets.testbed import load_testbed
 
 
@@ -31,9 +36,13 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
         csv_path, capture = pair.split("=")
         sets.append(load_cicids_day(csv_path, capture, tokenizer, recipe.data.attempted_as,
                                     cap, recipe.seed, say))
+    if recipe.data.manifest:
+        sets.append(load_manifest_benign(recipe.data.manifest, recipe.data.manifest_benign,
+                                         recipe.data.manifest_groups, tokenizer, cap,
+                                         recipe.seed, say))
     if not sets:
         raise ConfigError(f"{recipe.source}: [data] names no labelled data "
-                          "(testbed, folders or cicids)")
+                          "(testbed, folders, cicids or manifest)")
     flows, removed = FlowSet.concat(sets).deduplicate()
     say(f"{len(flows)} labelled flows after removing {removed} exact duplicates")
     return flows
@@ -47,6 +56,7 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
               if Path(d).name not in recipe.data.test_groups]
     paths += list(recipe.data.folders)
     paths += [pair.split("=")[1] for pair in recipe.data.cicids]
+    paths += [c.path for c in training_manifest_captures(recipe)]
     captures = find_captures(paths)
     if not captures:
         raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
@@ -61,3 +71,24 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
     ids = np.unique(np.concatenate(chunks), axis=0)
     say(f"pretraining on {len(ids)} unique flows from {len(captures)} captures")
     return ids
+
+
+def training_manifest_captures(recipe: Recipe) -> list[ManifestCapture]:
+    """The manifest's benign captures outside the test groups, the ones training may read."""
+    return [c for c in _manifest(recipe) if _trainable(recipe, c)]
+
+
+def unseen_manifest_captures(recipe: Recipe) -> list[ManifestCapture]:
+    """The attack captures and the held-out benign ones: never read before testing."""
+    return [c for c in _manifest(recipe) if not _trainable(recipe, c)]
+
+
+def _manifest(recipe: Recipe) -> list[ManifestCapture]:
+    if not recipe.data.manifest:
+        return []
+    return read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
+
+
+def _trainable(recipe: Recipe, capture: ManifestCapture) -> bool:
+    return (capture.label in recipe.data.manifest_benign
+            and capture.group not in recipe.data.test_groups)

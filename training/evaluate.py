@@ -14,7 +14,8 @@ import numpy as np
 from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.training import baselines
 from trafficlm.training.config import Recipe
-from trafficlm.training.data import labelled_flows
+from trafficlm.training.corpus_detection import corpus_detection
+from trafficlm.training.data import labelled_flows, unseen_manifest_captures
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.finetune import calibrate, finetune
 from trafficlm.training.metrics import (
@@ -51,6 +52,9 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
+    if recipe.data.manifest:
+        results["corpus_detection"] = corpus_detection(model, unseen_manifest_captures(recipe),
+                                                       recipe.data.manifest_benign, say)
     results["evaluation_seconds"] = round(time.monotonic() - started, 1)
     predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
     write_reports(Path(recipe.output) / "evaluation", results,

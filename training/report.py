@@ -58,7 +58,26 @@ def markdown(results: dict) -> str:
             lines.append(f"| {label} | {r['test_flows']} | {_pct(r['detected'])} | "
                          f"{_pct(r['as_another_attack'])} | {_pct(r['by_open_set_only'])} | "
                          f"{_pct(r['benign_false_alarms'])} |")
+    lines += _corpus_lines(results.get("corpus_detection"))
     return "\n".join(lines) + "\n"
+
+
+def _corpus_lines(corpus: dict | None) -> list[str]:
+    """Whole captures through triage: per manifest label, how many alerted (and fittingly)."""
+    if not corpus:
+        return []
+    s = corpus["summary"]
+    lines = ["", "## Whole captures through triage (corpus captures never read in training)", "",
+             f"- attack captures with an alert of a fitting class: "
+             f"{_pct(s['attacks_with_fitting_alert'])} of {s['attack_captures']} "
+             f"(any alert: {_pct(s['attacks_with_any_alert'])})",
+             f"- benign captures with any alert: {_pct(s['benign_with_any_alert'])} of "
+             f"{s['benign_captures']}", "",
+             "| manifest label | captures | any alert | fitting alert |",
+             "| --- | --- | --- | --- |"]
+    for label, r in corpus["per_label"].items():
+        lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} |")
+    return lines
 
 
 def _pct(value: float | None) -> str:

@@ -242,6 +242,11 @@ BENIGN_SCENARIOS = [s for s in SCENARIOS.values() if not s.is_attack]
 ATTACK_SCENARIOS = [s for s in SCENARIOS.values() if s.is_attack]
 MIXED_ATTACKS = ("portscan_syn", "ssh_bruteforce", "sql_injection", "slowloris", "dns_tunnel",
                  "xss")
-PASSWORDS = ("123456", "password", "admin", "letmein", "qwerty", "dragon", "monkey", "abc123",
-             "football", "iloveyou", "master", "sunshine", "princess", "welcome", "shadow",
-             "superman", "michael", "trustno1", "baseball", "starwars")
+COMMON_PASSWORDS = ("123456", "password", "admin", "letmein", "qwerty", "dragon", "monkey",
+                    "abc123", "football", "iloveyou", "master", "sunshine", "princess",
+                    "welcome", "shadow", "superman", "michael", "trustno1", "baseball",
+                    "starwars")
+# Real wordlists try each word with the usual decorations; 100 candidates keep a
+# brute force going for the whole time budget, so a run holds dozens of its flows.
+PASSWORDS = COMMON_PASSWORDS + tuple(f"{word}{suffix}" for suffix in ("1", "!", "2024", "123")
+                                     for word in COMMON_PASSWORDS)

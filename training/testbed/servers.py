@@ -194,6 +194,7 @@ pasv_enable=YES
 pasv_min_port=40000
 pasv_max_port=40100
 delay_failed_login=1
+max_login_fails=1
 """
 MOSQUITTO = """listener 1883 {ip}
 allow_anonymous true
