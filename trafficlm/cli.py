@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows, testbed, tokenize, train, triage
+from trafficlm.commands import flows, sensor, testbed, tokenize, train, triage
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize.add_parser(commands)
     testbed.add_parser(commands)
     train.add_parser(commands)
+    sensor.add_parser(commands)
     return parser
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from trafficlm.flows import FlowBatch
+from trafficlm.flows.frame import flows_frame
 from trafficlm.model import BENIGN, TrafficModel
 
 
@@ -46,3 +48,13 @@ def score_flows(model: TrafficModel, flows: FlowBatch) -> Scores:
         unlike_training=distance > model.calibration.threshold,
         unique_scored=len(first),
     )
+
+
+def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str) -> pl.DataFrame:
+    """The flows as a frame with their scores: what sessions are built from."""
+    scores = score_flows(model, flows)
+    return flows_frame(flows, capture=capture).with_columns(
+        pl.Series("label", scores.label.astype(str)),
+        pl.Series("confidence", scores.confidence),
+        pl.Series("attack_score", scores.attack_score),
+        pl.Series("unlike_training", scores.unlike_training))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import polars as pl
+
+from trafficlm.sessions import explanation
+
 GID = 7781  # TrafficLM's generator id; signature ids are 7781000 + class index
 SIGNATURE_BASE = 7_781_000
 APP_PROTOCOLS = {80: "http", 443: "tls", 8080: "http", 22: "ssh", 21: "ftp", 53: "dns",
@@ -45,6 +49,12 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
     if app:
         event["app_proto"] = app
     return json.dumps(event, ensure_ascii=False)
+
+
+def eve_lines(sessions: pl.DataFrame, labels: list[str], model_name: str) -> list[str]:
+    """One EVE alert line per session row, each with its explanation."""
+    return [eve_alert(row, labels, model_name, explanation(row))
+            for row in sessions.iter_rows(named=True)]
 
 
 def _iso(moment: datetime) -> str:

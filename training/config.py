@@ -7,16 +7,12 @@ the key and the file, before any work starts.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from trafficlm.errors import TrafficLMError
+from trafficlm.settings import ConfigError, fill, read_toml, typed
 
-
-class ConfigError(TrafficLMError):
-    """A recipe or model config that cannot be used as written."""
+__all__ = ["ConfigError", "Recipe", "load_recipe"]
 
 
 @dataclass
@@ -111,21 +107,21 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read a recipe; relative paths inside it are taken from the working directory
     (run recipes from the repository root, as the committed ones expect)."""
     path = Path(path)
-    document = _read(path)
+    document = read_toml(path)
     recipe = Recipe(source=str(path))
     if "model_config" in document:
-        model_path = _resolve(_typed(path, "model_config", document["model_config"], str))
-        model_doc = _read(Path(model_path))
+        model_path = _resolve(typed(path, "model_config", document["model_config"], str))
+        model_doc = read_toml(Path(model_path))
         for name in ("model", "tokenizer"):
             if name in model_doc:
-                _fill(Path(model_path), name, getattr(recipe, name), model_doc[name])
+                fill(Path(model_path), name, getattr(recipe, name), model_doc[name])
     for key, value in document.items():
         if key in TOP_LEVEL:
-            setattr(recipe, key, _typed(path, key, value, TOP_LEVEL[key]))
+            setattr(recipe, key, typed(path, key, value, TOP_LEVEL[key]))
         elif key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: [{key}] must be a table")
-            _fill(path, key, getattr(recipe, key), value)
+            fill(path, key, getattr(recipe, key), value)
         else:
             raise ConfigError(f"{path}: unknown key {key!r} (known: "
                               f"{', '.join([*TOP_LEVEL, *SECTIONS])})")
@@ -140,38 +136,6 @@ def load_recipe(path: str | Path) -> Recipe:
                               f"not {pair!r}")
     _check(recipe, path)
     return recipe
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
-
-
-def _fill(path: Path, section: str, target: Any, values: dict[str, Any]) -> None:
-    known = {f.name: f for f in fields(target)}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"{path}: unknown key {key!r} in [{section}] "
-                              f"(known: {', '.join(known)})")
-        default = getattr(target, key)
-        kind = type(default) if not isinstance(default, list) else list
-        setattr(target, key, _typed(path, f"{section}.{key}", value, kind))
-
-
-def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is list and isinstance(value, list) and all(
-            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
-        return value
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{path}: {key} must be {kind.__name__}, not {value!r}")
-    return value
 
 
 def _resolve(value: str) -> str:

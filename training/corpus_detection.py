@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import polars as pl
-
 from trafficlm.capture import CaptureReport
-from trafficlm.detect import score_flows
+from trafficlm.detect import scored_frame
 from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import flows_frame
 from trafficlm.model import TrafficModel
 from trafficlm.pipeline import capture_flows
 from trafficlm.sessions import build_sessions
@@ -45,13 +42,7 @@ def capture_verdicts(model: TrafficModel, path: str) -> set[str]:
     batches = list(capture_flows(path, CaptureReport(path)))
     if not batches:
         return set()
-    flows = FlowBatch.concat(batches)
-    scores = score_flows(model, flows)
-    frame = flows_frame(flows, capture=path).with_columns(
-        pl.Series("label", scores.label.astype(str)),
-        pl.Series("confidence", scores.confidence),
-        pl.Series("attack_score", scores.attack_score),
-        pl.Series("unlike_training", scores.unlike_training))
+    frame = scored_frame(model, FlowBatch.concat(batches), path)
     return set(build_sessions(frame).sessions["verdict"].to_list())
 
 

@@ -11,7 +11,6 @@ import polars as pl
 from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config, warn
 from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import flows_frame
 from trafficlm.model import DEFAULT_MODEL_DIR
 from trafficlm.output import open_output
 
@@ -34,7 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode | int:
-    from trafficlm.detect import score_flows
+    from trafficlm.detect import scored_frame
     from trafficlm.model import TrafficModel
 
     model = TrafficModel(args.model)  # a bad model directory fails before any work
@@ -42,12 +41,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     frames: list[pl.DataFrame] = []
 
     def score(flows: FlowBatch, path: str) -> None:
-        scores = score_flows(model, flows)
-        frames.append(flows_frame(flows, capture=path).with_columns(
-            pl.Series("label", scores.label.astype(str)),
-            pl.Series("confidence", scores.confidence),
-            pl.Series("attack_score", scores.attack_score),
-            pl.Series("unlike_training", scores.unlike_training)))
+        frames.append(scored_frame(model, flows, path))
 
     try:
         code = each_capture_flows(args.captures, flow_config(args), score)
@@ -61,7 +55,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
 
 
 def _report(frames: list[pl.DataFrame], model, fmt: str, out) -> int:
-    from trafficlm.eve import eve_alert
+    from trafficlm.eve import eve_lines
     from trafficlm.sessions import build_sessions, explanation
 
     if not frames:
@@ -71,11 +65,13 @@ def _report(frames: list[pl.DataFrame], model, fmt: str, out) -> int:
     table = build_sessions(flows)
     rows = list(table.sessions.iter_rows(named=True))
     warn(f"{flows.height} flows scored, {table.flows.height} alerted, {len(rows)} session(s)")
+    if fmt == "eve":
+        out.writelines(line + "\n" for line in
+                       eve_lines(table.sessions, model.labels, model.directory.name))
+        return len(rows)
     for rank, row in enumerate(rows, 1):
         reason = explanation(row)
-        if fmt == "eve":
-            out.write(eve_alert(row, model.labels, model.directory.name, reason) + "\n")
-        elif fmt == "jsonl":
+        if fmt == "jsonl":
             out.write(pl.DataFrame([row]).with_columns(pl.lit(reason).alias("explanation"))
                       .write_ndjson())
         else:

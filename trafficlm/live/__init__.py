@@ -1,0 +1,1 @@
+"""Live capture: AF_PACKET rings and kernel BPF filters."""

@@ -1,0 +1,87 @@
+"""The sensor's settings: a TOML file (every key below), command-line flags override it.
+
+Keys (all optional except ``iface``; configs/sensor.toml is a commented example):
+
+- ``iface``: interface to capture on (a tap or span port)
+- ``bpf``: capture filter in tcpdump syntax, run in the kernel ("" = everything)
+- ``model``: model directory (default: the bundled model)
+- ``eve``: EVE JSON file the alerts and stats events are appended to
+- ``metrics``: ``HOST:PORT`` for Prometheus metrics; "" turns them off
+- ``stats_interval_s``: seconds between stats events in the EVE file (0 = none)
+- ``user``: drop privileges to this user once the capture socket is open ("" = stay)
+- ``promiscuous``: put the interface in promiscuous mode
+- ``ring_mb``: size of the kernel capture ring; bursts larger than this are kernel drops
+- ``block_timeout_ms``: a partly filled ring block is handed over after this long
+- ``idle_timeout_s``, ``active_timeout_s``, ``max_flows``: the flow table, as offline
+- ``max_pending_flows``: completed flows waiting for the model; beyond it flows are shed
+- ``scoring_batch``: flows scored per model call
+- ``session_gap_s``: a session closes when its hosts are quiet this long (as triage)
+- ``session_report_s``: an open session is reported at least this often
+- ``max_session_flows``: alerted flows held in open sessions; beyond it the oldest
+  sessions are reported early
+- ``max_unwritten_lines``: EVE lines kept while the disk is full; beyond it they are dropped
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trafficlm.model import DEFAULT_MODEL_DIR
+from trafficlm.settings import ConfigError, fill, read_toml
+
+
+@dataclass
+class SensorConfig:
+    iface: str = ""
+    bpf: str = ""
+    model: str = str(DEFAULT_MODEL_DIR)
+    eve: str = "eve.json"
+    metrics: str = "127.0.0.1:9781"
+    stats_interval_s: float = 60.0
+    user: str = ""
+    promiscuous: bool = True
+    ring_mb: int = 32
+    block_timeout_ms: int = 50
+    idle_timeout_s: float = 120.0
+    active_timeout_s: float = 1800.0
+    max_flows: int = 65_536
+    max_pending_flows: int = 20_000
+    scoring_batch: int = 512
+    session_gap_s: float = 300.0
+    session_report_s: float = 60.0
+    max_session_flows: int = 100_000
+    max_unwritten_lines: int = 10_000
+
+    def metrics_address(self) -> tuple[str, int] | None:
+        if not self.metrics:
+            return None
+        host, _, port = self.metrics.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"metrics must be HOST:PORT, not {self.metrics!r}")
+        return host, int(port)
+
+
+POSITIVE = ("ring_mb", "block_timeout_ms", "idle_timeout_s", "active_timeout_s", "max_flows",
+            "max_pending_flows", "scoring_batch", "session_gap_s", "session_report_s",
+            "max_session_flows", "max_unwritten_lines")
+
+
+def load_sensor_config(path: str | None, overrides: dict[str, object]) -> SensorConfig:
+    """The file's settings (if any), then every override that is not None."""
+    config = SensorConfig()
+    if path:
+        fill(Path(path), "", config, read_toml(Path(path)))
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config, key, value)
+    where = path or "command line"
+    if not config.iface:
+        raise ConfigError(f"{where}: no interface (--iface or iface = ...)")
+    for key in POSITIVE:
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"{where}: {key} must be positive")
+    if config.stats_interval_s < 0:
+        raise ConfigError(f"{where}: stats_interval_s must be 0 or more")
+    config.metrics_address()
+    return config

@@ -1,0 +1,176 @@
+"""``trafficlm sensor``: the live pipeline, its signals and its shutdown.
+
+Start-up does everything that can fail (model, alert file, capture socket,
+metrics port, privilege drop) before the first packet, so bad setup ends the
+process at once with one line. Then the capture and flow stages run as
+threads and the main thread scores, builds sessions and writes alerts.
+Signals only set flags the main loop reads: SIGHUP reopens the EVE file and
+reloads the model; SIGTERM/SIGINT stop capture, flush every open flow, score
+all of them, report every held session, write a last stats event and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import queue
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+
+from trafficlm.detect import scored_frame
+from trafficlm.errors import TrafficLMError
+from trafficlm.eve import eve_lines
+from trafficlm.flows import FlowConfig
+from trafficlm.live.afpacket import RingCapture, RingConfig
+from trafficlm.model import TrafficModel
+from trafficlm.sensor.config import SensorConfig
+from trafficlm.sensor.evefile import EveFile
+from trafficlm.sensor.live_sessions import LiveSessions
+from trafficlm.sensor.metrics import Metrics, serve_metrics
+from trafficlm.sensor.stages import RECORD_QUEUE_BLOCKS, CaptureStage, FlowStage, PendingFlows
+
+IDLE_WAIT_S = 0.05
+SCORING_WAIT_S = 0.5  # flows wait this long for company: one call for many flows is cheaper
+
+
+class SensorError(TrafficLMError):
+    """The sensor cannot start as configured."""
+
+
+class Sensor:
+    def __init__(self, config: SensorConfig, say=print) -> None:
+        self.config, self.say = config, say
+        self.metrics = Metrics()
+        self.ring = RingCapture(config.iface, config.bpf, RingConfig(
+            block_kib=1024, blocks=config.ring_mb, block_timeout_ms=config.block_timeout_ms,
+            promiscuous=config.promiscuous))
+        self.eve = EveFile(config.eve, self.metrics, config.max_unwritten_lines)
+        self.metrics_server = self._serve_metrics()
+        self.model = TrafficModel(config.model)
+        if config.user:
+            _drop_privileges(config.user)
+        self.sessions = LiveSessions(config.session_gap_s, config.session_report_s,
+                                     config.max_session_flows)
+        self.pending = PendingFlows(config.max_pending_flows, self.metrics)
+        self.stop = threading.Event()
+        self.capture_done = threading.Event()
+        self.hangup = False
+        self._reported_early = 0
+
+    def _serve_metrics(self):
+        address = self.config.metrics_address()
+        if address is None:
+            return None
+        try:
+            return serve_metrics(self.metrics, *address)
+        except OSError as err:
+            raise SensorError(f"metrics: cannot listen on {self.config.metrics}: "
+                              f"{err.strerror or err}") from None
+
+    def run(self) -> int:
+        records: queue.Queue = queue.Queue(RECORD_QUEUE_BLOCKS)
+        capture = CaptureStage(self.ring, records, self.metrics, self.stop)
+        flows = FlowStage(FlowConfig(idle_timeout_s=self.config.idle_timeout_s,
+                                     active_timeout_s=self.config.active_timeout_s,
+                                     max_flows=self.config.max_flows),
+                          records, self.pending, self.metrics, self.capture_done)
+        self._install_signals()
+        capture.start()
+        flows.start()
+        self.say(f"capturing on {self.config.iface}, alerts to {self.config.eve}")
+        next_stats = time.monotonic() + (self.config.stats_interval_s or float("inf"))
+        last_scored = time.monotonic()
+        while not self.stop.is_set():
+            self._handle_hangup()
+            if (len(self.pending) >= self.config.scoring_batch
+                    or time.monotonic() - last_scored >= SCORING_WAIT_S) and self._score_some():
+                last_scored = time.monotonic()
+            else:
+                time.sleep(IDLE_WAIT_S)
+            self._report(self.sessions.due(time.time_ns()))
+            if time.monotonic() >= next_stats:
+                self._write_stats()
+                next_stats = time.monotonic() + self.config.stats_interval_s
+        return self._shut_down(capture, flows)
+
+    def _score_some(self) -> bool:
+        flows = self.pending.take(self.config.scoring_batch)
+        if flows is None:
+            return False
+        started = time.monotonic()
+        self.sessions.add(scored_frame(self.model, flows, self.config.iface))
+        self.metrics.observe_latency(time.monotonic() - started)
+        self.metrics.add("flows_scored", len(flows))
+        self.metrics.add("packets_scored", int(flows.packets_fwd.sum() + flows.packets_bwd.sum()))
+        self.metrics.set("open_session_flows", len(self.sessions))
+        return True
+
+    def _report(self, sessions) -> None:
+        self.metrics.set("open_session_flows", len(self.sessions))
+        if sessions is None:
+            return
+        for verdict, count in sessions["verdict"].value_counts().iter_rows():
+            self.metrics.add("alerts", count, verdict)
+        self.metrics.add("sessions_reported_early",
+                         self.sessions.reported_early - self._reported_early)
+        self._reported_early = self.sessions.reported_early
+        self.eve.write(eve_lines(sessions, self.model.labels, self.model.directory.name))
+
+    def _write_stats(self) -> None:
+        self.eve.write([json.dumps({"timestamp": _now_iso(), "event_type": "stats",
+                                    "stats": self.metrics.snapshot()})])
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "hangup", True))
+
+    def _handle_hangup(self) -> None:
+        """logrotate moved the file, or a new model was installed: pick both up."""
+        if not self.hangup:
+            return
+        self.hangup = False
+        try:
+            self.eve.reopen()
+        except TrafficLMError as err:
+            self.say(f"SIGHUP: {err}; still writing to the old file")
+        try:
+            self.model = TrafficModel(self.config.model)
+            self.say(f"SIGHUP: reopened {self.config.eve}, reloaded {self.config.model}")
+        except TrafficLMError as err:
+            self.say(f"SIGHUP: keeping the current model: {err}")
+
+    def _shut_down(self, capture: CaptureStage, flows: FlowStage) -> int:
+        capture.join()
+        self.capture_done.set()
+        while flows.is_alive() or len(self.pending):
+            if not self._score_some():
+                flows.join(IDLE_WAIT_S)
+        self._report(self.sessions.take_all())
+        capture.read_kernel_drops()
+        self._write_stats()
+        self.eve.close()
+        self.ring.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        self.say(f"stopped: {self.metrics.value('flows_scored')} flows scored, "
+                 f"{self.metrics.value('alerts')} alerts")
+        return 0
+
+
+def _drop_privileges(user: str) -> None:
+    """Become ``user`` now that the capture socket is open (it stays usable)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise SensorError(f"user {user!r}: no such user to drop privileges to") from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f%z")

@@ -1,0 +1,82 @@
+"""Sessions on a live link: alerted flows are held until their session is ready to report.
+
+Offline, triage sees the whole capture and builds each session once. Live,
+a session is reported when its hosts have been quiet for ``gap_s`` (it
+closed), or when it has been open ``report_s`` (so an ongoing scan alerts
+while it runs; its later flows make the next report). The reported rows come
+from the same ``build_sessions`` as triage, so both speak alike. The held
+flows are capped: past ``max_flows`` the sessions that began first are
+reported early, and counted.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from trafficlm.model import BENIGN
+from trafficlm.sessions import UNKNOWN, build_sessions
+
+KEY = ("src_ip", "dst_ip", "verdict")
+NS = 1_000_000_000
+
+
+class LiveSessions:
+    def __init__(self, gap_s: float, report_s: float, max_flows: int) -> None:
+        self.gap_s, self.report_s, self.max_flows = gap_s, report_s, max_flows
+        self.held: pl.DataFrame | None = None
+        self.next_id = 1
+        self.reported_early = 0
+
+    def __len__(self) -> int:
+        return 0 if self.held is None else self.held.height
+
+    def add(self, scored: pl.DataFrame) -> None:
+        """Keep the alerted flows of a scored frame (see ``detect.scored_frame``)."""
+        alerted = scored.filter((pl.col("label") != BENIGN) | pl.col("unlike_training"))
+        if alerted.is_empty():
+            return
+        alerted = alerted.with_columns(
+            pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN))
+            .otherwise(pl.col("label")).alias("verdict"))
+        self.held = alerted if self.held is None else pl.concat([self.held, alerted],
+                                                                how="vertical_relaxed")
+
+    def due(self, now_ns: int) -> pl.DataFrame | None:
+        """Sessions ready to report now (closed, open too long, or over the flow cap)."""
+        if self.held is None:
+            return None
+        spans = self.held.group_by(KEY).agg(pl.col("start").min().alias("first"),
+                                            pl.col("end").max().alias("last"), pl.len())
+        now = pl.lit(now_ns).cast(pl.Datetime("ns", "UTC"))
+        ready = spans.filter(((now - pl.col("last")).dt.total_seconds() >= self.gap_s)
+                             | ((now - pl.col("first")).dt.total_seconds() >= self.report_s))
+        ready = pl.concat([ready, self._over_cap(spans.join(ready, on=list(KEY), how="anti"),
+                                                 self.held.height - ready["len"].sum())])
+        return self._take(ready.select(KEY))
+
+    def _over_cap(self, waiting: pl.DataFrame, held_after: int) -> pl.DataFrame:
+        """The earliest-begun sessions whose report brings the held flows under the cap."""
+        if held_after <= self.max_flows:
+            return waiting.clear()
+        waiting = waiting.sort("first")
+        freed = waiting["len"].cum_sum()
+        early = waiting.filter((freed - waiting["len"]) < held_after - self.max_flows)
+        self.reported_early += early.height
+        return early
+
+    def take_all(self) -> pl.DataFrame | None:
+        """Every held session (shutdown)."""
+        if self.held is None:
+            return None
+        return self._take(self.held.select(KEY).unique())
+
+    def _take(self, keys: pl.DataFrame) -> pl.DataFrame | None:
+        if keys.is_empty():
+            return None
+        flows = self.held.join(keys, on=list(KEY), how="semi").drop("verdict")
+        rest = self.held.join(keys, on=list(KEY), how="anti")
+        self.held = None if rest.is_empty() else rest
+        sessions = build_sessions(flows).sessions
+        sessions = sessions.with_columns(pl.col("session_id") + self.next_id - 1)
+        self.next_id += sessions.height
+        return sessions

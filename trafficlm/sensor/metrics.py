@@ -1,0 +1,135 @@
+"""The sensor's counters, as Prometheus text on a small HTTP endpoint and as stats events.
+
+Every packet the sensor receives ends in exactly one counted place: a scored
+flow, a flow shed under load, a non-IP/malformed/unsupported frame, or a batch
+dropped because the flow stage was behind. ``accounted_packets`` adds them up,
+so an operator (and the overload test) can check nothing vanished silently.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PREFIX = "trafficlm_sensor_"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HELP = {
+    "packets_received": "frames read from the capture ring",
+    "bytes_received": "bytes of those frames on the wire",
+    "packets_kernel_dropped": "frames the kernel ring had no room for (never received)",
+    "packets_skipped": "received frames that carry no flow, by cause",
+    "packets_dropped": "received frames dropped before flow tracking, by cause",
+    "packets_scored": "packets of flows the model scored",
+    "packets_shed": "packets of flows not scored because scoring was behind",
+    "flows_scored": "completed flows the model scored",
+    "flows_shed": "completed flows not scored because scoring was behind",
+    "flows_evicted": "flows ended early because the flow table was full",
+    "alerts": "alerts written, by class",
+    "alert_lines_dropped": "EVE lines dropped while the output could not be written",
+    "write_errors": "failed writes to the EVE file, by errno name",
+    "sessions_reported_early": "sessions reported before closing to bound memory",
+}
+GAUGES = {"open_flows": "flows in the flow table",
+          "pending_flows": "completed flows waiting for the model",
+          "pending_batches": "packet batches waiting for the flow stage",
+          "open_session_flows": "alerted flows held in open sessions",
+          "unwritten_lines": "EVE lines waiting for the disk"}
+
+
+class Metrics:
+    """Thread-safe counters (optionally labelled), gauges and a scoring-latency histogram."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: Counter = Counter()
+        self._gauges: dict[str, float] = dict.fromkeys(GAUGES, 0.0)
+        self._latency = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._latency_sum = 0.0
+
+    def add(self, name: str, value: int = 1, label: str = "") -> None:
+        with self._lock:
+            self._counters[name, label] += value
+
+    def set(self, name: str, value: float) -> None:
+        with self._lock:
+            self._gauges[name] = value
+
+    def observe_latency(self, seconds: float) -> None:
+        with self._lock:
+            index = next((i for i, b in enumerate(LATENCY_BUCKETS) if seconds <= b),
+                         len(LATENCY_BUCKETS))
+            self._latency[index] += 1
+            self._latency_sum += seconds
+
+    def value(self, name: str, label: str | None = None) -> int:
+        """A counter, summed over its labels unless one is named."""
+        with self._lock:
+            return sum(v for (n, lab), v in self._counters.items()
+                       if n == name and (label is None or lab == label))
+
+    def accounted_packets(self) -> int:
+        return sum(self.value(name) for name in ("packets_scored", "packets_shed",
+                                                 "packets_skipped", "packets_dropped"))
+
+    def snapshot(self) -> dict:
+        """Everything, nested for a stats event: counters by label, gauges, latency."""
+        with self._lock:
+            counters: dict[str, object] = {}
+            for (name, label), value in sorted(self._counters.items()):
+                if label:
+                    counters.setdefault(name, {})[label] = value  # type: ignore[union-attr]
+                else:
+                    counters[name] = value
+            return {**counters, **self._gauges,
+                    "scoring_batches": sum(self._latency),
+                    "scoring_seconds": round(self._latency_sum, 3)}
+
+    def prometheus(self) -> str:
+        """The Prometheus text exposition format."""
+        lines = []
+        with self._lock:
+            for name, text in HELP.items():
+                lines += [f"# HELP {PREFIX}{name}_total {text}",
+                          f"# TYPE {PREFIX}{name}_total counter"]
+                for (n, label), value in sorted(self._counters.items()):
+                    if n == name:
+                        tag = f'{{cause="{label}"}}' if label else ""
+                        lines.append(f"{PREFIX}{name}_total{tag} {value}")
+            for name, text in GAUGES.items():
+                lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} gauge",
+                          f"{PREFIX}{name} {self._gauges[name]:g}"]
+            lines += self._latency_lines()
+        return "\n".join(lines) + "\n"
+
+    def _latency_lines(self) -> list[str]:
+        name = f"{PREFIX}scoring_seconds"
+        lines = [f"# HELP {name} time to score one batch of flows", f"# TYPE {name} histogram"]
+        running = 0
+        for bound, count in zip((*LATENCY_BUCKETS, "+Inf"), self._latency, strict=True):
+            running += count
+            lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
+        return [*lines, f"{name}_sum {self._latency_sum:.6f}", f"{name}_count {running}"]
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Serve ``/metrics`` from a daemon thread; binding fails now if the port is taken."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the http.server interface names it
+            if self.path != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.prometheus().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # scrapes are not log lines
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
