@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
+from trafficlm.capture import CaptureReport
 from trafficlm.cli import main
+from trafficlm.flows import FlowBatch
+from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
+from trafficlm.pipeline import capture_flows
 
 from capture_files import write_pcap
 from conftest import REPO
@@ -72,3 +79,67 @@ def test_bad_model_or_output_fail_before_work(tmp_path, capsys):
     assert "missing config.json" in capsys.readouterr().err
     assert main(["triage", MIXED, "--out", str(tmp_path / "no" / "x.json")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def by_signature(eve_lines, label: str) -> dict:
+    return next(e for e in eve_lines if e["alert"]["signature"] == f"TrafficLM {label}")
+
+
+def test_evidence_names_packets_and_fields_of_the_flow(eve_lines):
+    for event in eve_lines:
+        if event["alert"]["signature"].startswith("TrafficLM Unknown"):
+            continue
+        evidence = event["trafficlm"]["evidence"]
+        assert evidence, event["alert"]["signature"]
+        for piece in evidence:
+            packet = re.match(r"packet (\d+) \((fwd|bwd)\)", piece)
+            assert packet is None or 1 <= int(packet.group(1)) <= 8, piece
+    xss = by_signature(eve_lines, "Web Attack \u2013 XSS")["trafficlm"]["evidence"]
+    assert any("(fwd) payload bytes" in piece for piece in xss)  # the request carries it
+
+
+@pytest.mark.skipif(not shutil.which("tshark"), reason="deep fields need tshark")
+def test_tshark_fields_show_the_attack_requests(eve_lines):
+    sqli = by_signature(eve_lines, "Web Attack \u2013 Sql Injection")["trafficlm"]
+    assert "URI /search?q=" in sqli["protocol_fields"]
+    tunnel = by_signature(eve_lines, "DNS Tunnel")["trafficlm"]
+    assert "DNS query" in tunnel["protocol_fields"] and ".t.testbed.lan" in tunnel[
+        "protocol_fields"]
+
+
+def test_extract_html_and_csv_from_one_run(tmp_path, capsys):
+    extract, html, table = tmp_path / "sessions", tmp_path / "r.html", tmp_path / "s.csv"
+    assert main(["triage", MIXED, "--format", "csv", "--out", str(table), "--html", str(html),
+                 "--extract", str(extract)]) == 0
+    sessions = list(csv.DictReader(table.open(encoding="utf-8")))
+    files = sorted(extract.glob("session-*.pcap"))
+    assert len(files) == len(sessions) >= 6
+    for row in sessions:
+        path = next(f for f in files if f.name.startswith(f"session-{int(row['session_id']):04d}"))
+        read = [FlowBatch.concat(list(capture_flows(str(path), CaptureReport(str(path)))))]
+        assert sum(int(b.packets_fwd.sum() + b.packets_bwd.sum()) for b in read) == int(
+            row["packets"]), row["verdict"]
+    page = html.read_text(encoding="utf-8")
+    assert "<svg" in page and all(row["verdict"] in page for row in sessions)
+    assert "<script" not in page.lower()  # XSS payloads in explanations stay text
+
+
+def test_threshold_trades_alerts(capsys):
+    counts = {}
+    for threshold in ("0.2", "0.99999"):
+        assert main(["triage", MIXED, "--threshold", threshold, "--format", "jsonl"]) == 0
+        counts[threshold] = len(capsys.readouterr().out.splitlines())
+    assert counts["0.2"] >= counts["0.99999"] >= 1
+    assert main(["triage", MIXED, "--fpr", "0.01", "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_int8_keeps_the_verdicts():
+    flows = FlowBatch.concat(list(capture_flows(MIXED, CaptureReport(MIXED))))
+    model = TrafficModel(DEFAULT_MODEL_DIR)
+    ids = model.tokenizer.encode(flows).ids
+    fp32, _ = model.predict(ids)
+    model.quantize()
+    int8, _ = model.predict(ids)
+    assert (fp32.argmax(1) == int8.argmax(1)).mean() >= 0.99
+    assert np.abs(fp32 - int8).max() < 0.1

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from trafficlm.extract import flow_pair_keys
 from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
 from trafficlm.model import BENIGN, TrafficModel
+
+EXPLAIN_LIMIT = 256  # distinct alerted token sequences explained per scoring call
 
 
 @dataclass
@@ -27,34 +30,101 @@ class Scores:
     distance: np.ndarray  # float [n]: open-set distance to the nearest known class
     unlike_training: np.ndarray  # bool [n]: distance above the calibrated threshold
     unique_scored: int  # how many distinct token sequences went through the model
-
-    @property
-    def alert(self) -> np.ndarray:
-        """Flows worth an analyst's look: an attack class, or unlike anything seen."""
-        return (self.label != BENIGN) | self.unlike_training
+    representative: np.ndarray  # int [n]: the row whose identical tokens were scored
 
 
-def score_flows(model: TrafficModel, flows: FlowBatch) -> Scores:
+@dataclass(frozen=True)
+class AlertPolicy:
+    """When a flow alerts.
+
+    By default: when its likeliest class is an attack, or when it is unlike
+    anything in training at the model's calibrated rate. With
+    ``attack_threshold``: when 1 - P(BENIGN) reaches it (the class shown is
+    the likeliest attack), which trades missed attacks for false alarms.
+    """
+
+    attack_threshold: float | None = None
+    distance_threshold: float | None = None  # None: the model's calibrated one
+
+    @classmethod
+    def choose(cls, model: TrafficModel, threshold: float | None = None,
+               fpr: float | None = None) -> AlertPolicy:
+        """From triage's --threshold X or --fpr X (a benign false-positive rate)."""
+        if fpr is not None:
+            return cls(*model.calibration.thresholds_at(fpr))
+        return cls(attack_threshold=threshold)
+
+
+def score_flows(model: TrafficModel, flows: FlowBatch,
+                policy: AlertPolicy = AlertPolicy()) -> Scores:
     encoded = model.tokenizer.encode(flows)
     _, first, inverse = np.unique(encoded.content_hash, return_index=True, return_inverse=True)
     probs, distance = model.predict(encoded.ids[first])
     probs, distance = probs[inverse], distance[inverse]
+    benign = model.labels.index(BENIGN)
+    attack_score = 1 - probs[:, benign]
     best = probs.argmax(axis=1)
+    if policy.attack_threshold is not None:
+        likeliest_attack = np.where(np.arange(probs.shape[1]) == benign, -1, probs).argmax(axis=1)
+        best = np.where(attack_score >= policy.attack_threshold, likeliest_attack, benign)
+    limit = policy.distance_threshold
     return Scores(
         label=np.array(model.labels, dtype=object)[best],
         confidence=probs[np.arange(len(best)), best],
-        attack_score=1 - probs[:, model.labels.index(BENIGN)],
+        attack_score=attack_score,
         distance=distance,
-        unlike_training=distance > model.calibration.threshold,
+        unlike_training=distance > (model.calibration.threshold if limit is None else limit),
         unique_scored=len(first),
+        representative=first[inverse],
     )
 
 
-def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str) -> pl.DataFrame:
-    """The flows as a frame with their scores: what sessions are built from."""
-    scores = score_flows(model, flows)
+def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str,
+                 policy: AlertPolicy = AlertPolicy(),
+                 explain_limit: int = EXPLAIN_LIMIT) -> pl.DataFrame:
+    """The flows as a frame with their scores and, for alerted flows, the evidence."""
+    scores = score_flows(model, flows, policy)
     return flows_frame(flows, capture=capture).with_columns(
         pl.Series("label", scores.label.astype(str)),
         pl.Series("confidence", scores.confidence),
         pl.Series("attack_score", scores.attack_score),
-        pl.Series("unlike_training", scores.unlike_training))
+        pl.Series("unlike_training", scores.unlike_training),
+        pl.Series("evidence", explain(model, flows, scores, explain_limit), pl.String),
+        pl.Series("pair_key", flow_pair_keys(flows)))
+
+
+def explain(model: TrafficModel, flows: FlowBatch, scores: Scores, limit: int) -> list:
+    """Evidence for the flows alerted with a class: computed once per distinct token
+    sequence, for at most ``limit`` sequences, taken in turn from each class (most
+    suspicious first), so every class alerted gets explained; None elsewhere."""
+    from trafficlm.attribution import evidence, token_attributions
+
+    classed = (scores.label != BENIGN)
+    candidates = _in_turn_by_class(np.unique(scores.representative[classed]), scores)[:limit]
+    out: list = [None] * len(flows)
+    if not len(candidates):
+        return out
+    chosen = flows.select(candidates)
+    ids = model.tokenizer.encode(chosen).ids
+    where = model.tokenizer.provenance(chosen)
+    targets = np.array([model.labels.index(x) for x in scores.label[candidates]])
+    weights = token_attributions(model, ids, targets)
+    texts = {}
+    for k, row in enumerate(candidates):
+        directions = ["bwd" if d else "fwd" for d in chosen.pkt_direction[k]]
+        texts[row] = "; ".join(evidence(model, ids[k], where.slot[k], where.packet[k],
+                                        where.byte_offset[k], directions, weights[k]))
+    for i in np.flatnonzero(classed):
+        out[i] = texts.get(scores.representative[i])
+    return out
+
+
+def _in_turn_by_class(rows: np.ndarray, scores: Scores) -> np.ndarray:
+    """Rows ordered: each class's most suspicious, then each class's second, and so on."""
+    rows = rows[np.argsort(-scores.attack_score[rows], kind="stable")]
+    labels = scores.label[rows]
+    rank = np.zeros(len(rows), np.int64)
+    for label in set(labels.tolist()):
+        mine = labels == label
+        rank[mine] = np.arange(mine.sum())
+    return rows[np.argsort(rank, kind="stable")]

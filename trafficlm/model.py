@@ -51,16 +51,31 @@ class Calibration:
     precision: np.ndarray  # [hidden, hidden], shared across classes
     threshold: float  # distances above it are "unlike anything seen in training"
     fpr: float  # the benign validation false-positive rate the threshold was set at
+    # the benign validation flows' scores, sorted, so triage can pick any other rate
+    benign_distances: np.ndarray | None = None
+    benign_attack_scores: np.ndarray | None = None
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
         diff = embeddings[:, None, :] - self.means[None, :, :]
         d2 = np.einsum("nch,hk,nck->nc", diff, self.precision, diff)
         return np.sqrt(np.maximum(d2.min(axis=1), 0))
 
+    def thresholds_at(self, fpr: float) -> tuple[float, float]:
+        """(attack-score, distance) thresholds that alert ``fpr`` of benign validation flows."""
+        if self.benign_attack_scores is None or self.benign_distances is None:
+            raise ModelError("this model stores no benign validation scores; use --threshold "
+                             "or retrain it to choose a false-positive rate")
+        if not 0 < fpr < 1:
+            raise ModelError(f"a false-positive rate is between 0 and 1, not {fpr}")
+        return (float(np.quantile(self.benign_attack_scores, 1 - fpr)),
+                float(np.quantile(self.benign_distances, 1 - fpr)))
+
     def save(self, directory: Path) -> None:
-        save_file({"means": torch.from_numpy(self.means.astype(np.float32)),
-                   "precision": torch.from_numpy(self.precision.astype(np.float32))},
-                  str(directory / "calibration.safetensors"))
+        tensors = {"means": self.means, "precision": self.precision,
+                   "benign_distances": self.benign_distances,
+                   "benign_attack_scores": self.benign_attack_scores}
+        save_file({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in tensors.items()
+                   if v is not None}, str(directory / "calibration.safetensors"))
         (directory / "calibration.json").write_text(json.dumps(
             {"threshold": self.threshold, "fpr": self.fpr,
              "score": "Mahalanobis distance of the [CLS] embedding to the nearest class mean"},
@@ -70,8 +85,10 @@ class Calibration:
     def load(cls, directory: Path) -> Calibration:
         tensors = load_file(str(directory / "calibration.safetensors"))
         meta = json.loads((directory / "calibration.json").read_text(encoding="utf-8"))
+        optional = {k: tensors[k].numpy() for k in ("benign_distances", "benign_attack_scores")
+                    if k in tensors}
         return cls(tensors["means"].numpy(), tensors["precision"].numpy(),
-                   float(meta["threshold"]), float(meta["fpr"]))
+                   float(meta["threshold"]), float(meta["fpr"]), **optional)
 
 
 class TrafficModel:
@@ -86,7 +103,21 @@ class TrafficModel:
             raise ModelError(str(err)) from None
         self.labels = self._labels()
         self.classifier = self._classifier()
+        self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
         self.calibration = Calibration.load(self.directory)
+
+    def quantize(self) -> None:
+        """Score with an int8 dynamically quantised copy of the Linear layers (faster on
+        CPU); attributions keep the fp32 model, whose gradients they need."""
+        import copy
+        import warnings
+
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch marks its quantised tensors deprecated
+            warnings.simplefilter("ignore")
+            self.scorer = quantize_dynamic(copy.deepcopy(self.classifier), {torch.nn.Linear},
+                                           dtype=torch.qint8)
 
     def _check_files(self) -> None:
         if not self.directory.is_dir():
@@ -134,7 +165,7 @@ class TrafficModel:
         """(class probabilities [n, classes], open-set distance [n]) for token id rows."""
         if len(ids) == 0:
             return np.zeros((0, len(self.labels))), np.zeros(0)
-        probs, embeddings = classify(self.classifier, ids, batch_size)
+        probs, embeddings = classify(self.scorer, ids, batch_size)
         return probs, self.calibration.distance(embeddings)
 
 

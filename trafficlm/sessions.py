@@ -53,6 +53,7 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
         pl.col("bytes_bwd").sum().alias("bytes_toclient"),
         pl.col("rst_count").gt(0).mean().alias("share_reset"),
         pl.col("flow_id").first(),
+        pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
     )
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence"),
                                               pl.col("flows")))
@@ -86,4 +87,9 @@ def explanation(row: dict) -> str:
     if row["share_unlike_training"] > 0:
         parts.append(f"{100 * row['share_unlike_training']:.0f}% unlike anything in training")
     parts.append(f"model confidence {np.round(row['mean_confidence'], 2)}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    if row.get("evidence"):
+        text += f"; evidence: {row['evidence']}"
+    if row.get("protocol_fields"):
+        text += f"; seen by tshark: {row['protocol_fields']}"
+    return text

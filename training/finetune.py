@@ -129,8 +129,11 @@ def calibrate(model, train: FlowSet, validation: FlowSet, labels: list[str],
     covariance = np.cov(centred, rowvar=False) + 1e-3 * np.eye(train_emb.shape[1])
     calibration = Calibration(means, np.linalg.inv(covariance), 0.0, fpr)
     benign = validation.select(validation.labels == BENIGN)
-    _, val_emb = classify(model, benign.ids if len(benign) else validation.ids)
-    calibration.threshold = float(np.quantile(calibration.distance(val_emb), 1 - fpr))
+    val_probs, val_emb = classify(model, benign.ids if len(benign) else validation.ids)
+    distances = calibration.distance(val_emb)
+    calibration.threshold = float(np.quantile(distances, 1 - fpr))
+    calibration.benign_distances = np.sort(distances)
+    calibration.benign_attack_scores = np.sort(1 - val_probs[:, labels.index(BENIGN)])
     return calibration
 
 

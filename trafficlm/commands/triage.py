@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
@@ -15,6 +16,10 @@ from trafficlm.model import DEFAULT_MODEL_DIR
 from trafficlm.output import open_output
 
 FAIL_ON_ALERT = 4
+SESSION_COLUMNS = ("session_id", "severity", "verdict", "src_ip", "dst_ip", "proto",
+                   "first_seen", "last_seen", "flows", "dst_ports", "top_dst_port",
+                   "mean_attack_score", "mean_confidence", "share_unlike_training", "packets",
+                   "bytes_toserver", "bytes_toclient", "explanation")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,8 +29,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("captures", nargs="+", metavar="CAPTURE")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR",
                         help="a model directory (default: the bundled model)")
-    parser.add_argument("--format", choices=("table", "eve", "jsonl"), default="table")
+    cutoff = parser.add_mutually_exclusive_group()
+    cutoff.add_argument("--threshold", type=float, metavar="X",
+                        help="alert when 1 - P(benign) >= X (default: the likeliest class)")
+    cutoff.add_argument("--fpr", type=float, metavar="X",
+                        help="alert at this false-positive rate on the model's benign "
+                             "validation flows (e.g. 0.001)")
+    parser.add_argument("--format", choices=("table", "eve", "jsonl", "csv"), default="table")
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    parser.add_argument("--extract", metavar="DIR",
+                        help="write each alerted session's packets to DIR as a pcap")
+    parser.add_argument("--int8", action="store_true",
+                        help="score with int8 dynamic quantisation (faster on CPU)")
     parser.add_argument("--fail-on-alert", action="store_true",
                         help=f"exit {FAIL_ON_ALERT} when any session is alerted")
     add_flow_options(parser)
@@ -33,50 +49,93 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode | int:
-    from trafficlm.detect import scored_frame
+    from trafficlm.detect import AlertPolicy, scored_frame
+    from trafficlm.extract import check_directory
     from trafficlm.model import TrafficModel
 
     model = TrafficModel(args.model)  # a bad model directory fails before any work
+    if args.int8:
+        model.quantize()
+    policy = AlertPolicy.choose(model, args.threshold, args.fpr)
+    extract_dir = check_directory(args.extract) if args.extract else None
+    html = open_output(args.html) if args.html else None  # unwritable: fail now
     out = sys.stdout if args.out is None else open_output(args.out)
     frames: list[pl.DataFrame] = []
 
     def score(flows: FlowBatch, path: str) -> None:
-        frames.append(scored_frame(model, flows, path))
+        frames.append(scored_frame(model, flows, path, policy))
 
     try:
         code = each_capture_flows(args.captures, flow_config(args), score)
-        alerts = _report(frames, model, args.format, out)
+        alerts = _report(frames, model, args, out, html, extract_dir)
     finally:
-        if out is not sys.stdout:
-            out.close()
+        for stream in (out, html):
+            if stream is not None and stream is not sys.stdout:
+                stream.close()
     if args.fail_on_alert and alerts:
         return FAIL_ON_ALERT
     return code
 
 
-def _report(frames: list[pl.DataFrame], model, fmt: str, out) -> int:
-    from trafficlm.eve import eve_lines
-    from trafficlm.sessions import build_sessions, explanation
+def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO,
+            html: IO | None, extract_dir: Path | None) -> int:
+    from trafficlm.extract import extract_sessions
+    from trafficlm.report_html import html_report
+    from trafficlm.sessions import build_sessions
 
     if not frames:
         warn("0 flows, nothing to triage")
-        return 0
-    flows = pl.concat(frames, how="vertical_relaxed")
-    table = build_sessions(flows)
-    rows = list(table.sessions.iter_rows(named=True))
-    warn(f"{flows.height} flows scored, {table.flows.height} alerted, {len(rows)} session(s)")
+        flows = pl.DataFrame()
+        sessions = pl.DataFrame(schema={"session_id": pl.Int64})
+    else:
+        flows = pl.concat(frames, how="vertical_relaxed")
+        table = build_sessions(flows)
+        sessions = _with_protocol_fields(table.sessions, table.flows)
+        warn(f"{flows.height} flows scored, {table.flows.height} alerted, "
+             f"{sessions.height} session(s)")
+        if extract_dir is not None and sessions.height:
+            packets = extract_sessions(table.flows, sessions, extract_dir)
+            warn(f"{packets} packets of {sessions.height} session(s) written to {extract_dir}")
+    _write(sessions, model, args.format, out)
+    if html is not None:
+        html.write(html_report(flows, sessions, args.captures))
+    return sessions.height
+
+
+def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.DataFrame:
+    """HTTP/DNS/TLS fields of each session's flows, when tshark is installed."""
+    from trafficlm.deep_fields import deep_fields, describe, tshark_available
+
+    found: dict[int, str] = {}
+    if tshark_available():
+        for capture in alerted["capture"].unique().to_list():
+            mine = alerted.filter(pl.col("capture") == capture)
+            for session, fields in deep_fields(capture, mine).items():
+                found[session] = describe(fields)
+    return sessions.with_columns(
+        pl.col("session_id").replace_strict(found, default=None, return_dtype=pl.String)
+        .alias("protocol_fields"))
+
+
+def _write(sessions: pl.DataFrame, model, fmt: str, out: IO) -> None:
+    from trafficlm.eve import eve_lines
+    from trafficlm.sessions import explanation
+
     if fmt == "eve":
         out.writelines(line + "\n" for line in
-                       eve_lines(table.sessions, model.labels, model.directory.name))
-        return len(rows)
-    for rank, row in enumerate(rows, 1):
-        reason = explanation(row)
-        if fmt == "jsonl":
-            out.write(pl.DataFrame([row]).with_columns(pl.lit(reason).alias("explanation"))
-                      .write_ndjson())
-        else:
+                       eve_lines(sessions, model.labels, model.directory.name))
+        return
+    if sessions.is_empty():
+        if fmt == "table":
+            out.write("no suspicious sessions\n")
+        return
+    rows = sessions.with_columns(pl.Series("explanation", [
+        explanation(row) for row in sessions.iter_rows(named=True)]))
+    if fmt == "jsonl":
+        out.write(rows.write_ndjson())
+    elif fmt == "csv":
+        out.write(rows.select(SESSION_COLUMNS).write_csv())
+    else:
+        for rank, row in enumerate(rows.iter_rows(named=True), 1):
             out.write(f"{rank:>3}  sev {row['severity']}  {row['verdict']:<30} "
-                      f"{row['src_ip']} -> {row['dst_ip']}  {reason}\n")
-    if not rows and fmt == "table":
-        out.write("no suspicious sessions\n")
-    return len(rows)
+                      f"{row['src_ip']} -> {row['dst_ip']}  {row['explanation']}\n")
