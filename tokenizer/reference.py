@@ -2,7 +2,7 @@
 
 This is the readable specification of what ``TrafficTokenizer.encode``
 computes with numpy: the tests check that both give identical ids, and
-``bench/tokenize.py`` measures the vectorised encoder against it.
+``bench/tokenizer_speed.py`` measures the vectorised encoder against it.
 """
 
 from __future__ import annotations

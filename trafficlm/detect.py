@@ -15,9 +15,11 @@ import polars as pl
 from trafficlm.extract import flow_pair_keys
 from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
+from trafficlm.hashing import mix64
 from trafficlm.model import BENIGN, TrafficModel
 
 EXPLAIN_LIMIT = 256  # distinct alerted token sequences explained per scoring call
+EXPLAINED_PER_PAIR = 2  # ... of them per (host pair, class)
 
 
 @dataclass
@@ -94,13 +96,17 @@ def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str,
 
 
 def explain(model: TrafficModel, flows: FlowBatch, scores: Scores, limit: int) -> list:
-    """Evidence for the flows alerted with a class: computed once per distinct token
-    sequence, for at most ``limit`` sequences, taken in turn from each class (most
-    suspicious first), so every class alerted gets explained; None elsewhere."""
+    """Evidence for the flows alerted with a class, None elsewhere.
+
+    A session is judged by its most suspicious flows, so only the top
+    ``EXPLAINED_PER_PAIR`` distinct token sequences of each (host pair,
+    class) are explained, at most ``limit`` per call: the explanation work
+    stays bounded however many flows a flood or a scan brings.
+    """
     from trafficlm.attribution import evidence, token_attributions
 
     classed = (scores.label != BENIGN)
-    candidates = _in_turn_by_class(np.unique(scores.representative[classed]), scores)[:limit]
+    candidates = _top_per_pair(flows, np.unique(scores.representative[classed]), scores)[:limit]
     out: list = [None] * len(flows)
     if not len(candidates):
         return out
@@ -119,12 +125,17 @@ def explain(model: TrafficModel, flows: FlowBatch, scores: Scores, limit: int) -
     return out
 
 
-def _in_turn_by_class(rows: np.ndarray, scores: Scores) -> np.ndarray:
-    """Rows ordered: each class's most suspicious, then each class's second, and so on."""
+def _top_per_pair(flows: FlowBatch, rows: np.ndarray, scores: Scores) -> np.ndarray:
+    """The most suspicious rows of each (initiator, responder, class), most suspicious first."""
     rows = rows[np.argsort(-scores.attack_score[rows], kind="stable")]
-    labels = scores.label[rows]
-    rank = np.zeros(len(rows), np.int64)
-    for label in set(labels.tolist()):
-        mine = labels == label
-        rank[mine] = np.arange(mine.sum())
-    return rows[np.argsort(rank, kind="stable")]
+    keys = np.zeros(len(rows), np.uint64)
+    for column in (flows.init_hi, flows.init_lo, flows.resp_hi, flows.resp_lo):
+        keys = mix64(keys ^ column[rows].astype(np.uint64))
+    labels = np.unique(scores.label[rows].astype(str), return_inverse=True)[1]
+    keys = mix64(keys ^ labels.astype(np.uint64))
+    _, group = np.unique(keys, return_inverse=True)
+    order = np.argsort(group, kind="stable")  # by group, most suspicious first within
+    rank = np.empty(len(rows), np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]
+    rank[order] = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    return rows[rank < EXPLAINED_PER_PAIR]

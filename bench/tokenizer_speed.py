@@ -4,16 +4,10 @@ Measured against the per-packet Python encoder (tokenizer/reference.py, which
 produces the same ids) in the same run, on the same flows, pinned to one
 core. The flows come from a capture built from ../shared/corpus.
 
-    python bench/tokenize.py [--packets 300000] [--reference-flows 5000]
+    python bench/tokenizer_speed.py [--packets 300000] [--reference-flows 5000]
 """
 
 from __future__ import annotations
-
-import sys
-
-# This file shares its name with the standard library's tokenize module: move
-# its folder behind the standard library before anything imports tokenize.
-sys.path.append(sys.path.pop(0))
 
 import argparse
 import os
