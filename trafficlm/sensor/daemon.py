@@ -33,6 +33,7 @@ from trafficlm.sensor.metrics import Metrics, serve_metrics
 from trafficlm.sensor.stages import RECORD_QUEUE_BLOCKS, CaptureStage, FlowStage, PendingFlows
 
 IDLE_WAIT_S = 0.05
+RETRY_WRITE_S = 1.0  # how often lines held back by a full disk are tried again
 SCORING_WAIT_S = 0.5  # flows wait this long for company: one call for many flows is cheaper
 
 
@@ -59,6 +60,8 @@ class Sensor:
         self.capture_done = threading.Event()
         self.hangup = False
         self._reported_early = 0
+        self._last_scored = self._next_retry = time.monotonic()
+        self._next_stats = time.monotonic() + config.stats_interval_s
 
     def _serve_metrics(self):
         address = self.config.metrics_address()
@@ -81,20 +84,26 @@ class Sensor:
         capture.start()
         flows.start()
         self.say(f"capturing on {self.config.iface}, alerts to {self.config.eve}")
-        next_stats = time.monotonic() + (self.config.stats_interval_s or float("inf"))
-        last_scored = time.monotonic()
         while not self.stop.is_set():
-            self._handle_hangup()
-            if (len(self.pending) >= self.config.scoring_batch
-                    or time.monotonic() - last_scored >= SCORING_WAIT_S) and self._score_some():
-                last_scored = time.monotonic()
-            else:
-                time.sleep(IDLE_WAIT_S)
-            self._report(self.sessions.due(time.time_ns()))
-            if time.monotonic() >= next_stats:
-                self._write_stats()
-                next_stats = time.monotonic() + self.config.stats_interval_s
+            self._tick()
         return self._shut_down(capture, flows)
+
+    def _tick(self) -> None:
+        """One turn of the main loop: signals, scoring, due sessions, retries, stats."""
+        now = time.monotonic()
+        self._handle_hangup()
+        waited = now - self._last_scored >= SCORING_WAIT_S
+        if (len(self.pending) >= self.config.scoring_batch or waited) and self._score_some():
+            self._last_scored = now
+        else:
+            time.sleep(IDLE_WAIT_S)
+        self._report(self.sessions.due(time.time_ns()))
+        if self.eve.backlog and now >= self._next_retry:  # the disk was full
+            self.eve.flush()
+            self._next_retry = now + RETRY_WRITE_S
+        if self.config.stats_interval_s and now >= self._next_stats:
+            self._write_stats()
+            self._next_stats = now + self.config.stats_interval_s
 
     def _score_some(self) -> bool:
         flows = self.pending.take(self.config.scoring_batch)
