@@ -33,6 +33,7 @@ from trafficlm.sensor.metrics import Metrics, serve_metrics
 from trafficlm.sensor.stages import RECORD_QUEUE_BLOCKS, CaptureStage, FlowStage, PendingFlows
 
 IDLE_WAIT_S = 0.05
+SESSION_CHECK_S = 1.0  # how often held sessions are checked for being due
 RETRY_WRITE_S = 1.0  # how often lines held back by a full disk are tried again
 SCORING_WAIT_S = 0.5  # flows wait this long for company: one call for many flows is cheaper
 
@@ -60,7 +61,7 @@ class Sensor:
         self.capture_done = threading.Event()
         self.hangup = False
         self._reported_early = 0
-        self._last_scored = self._next_retry = time.monotonic()
+        self._last_scored = self._next_retry = self._next_session_check = time.monotonic()
         self._next_stats = time.monotonic() + config.stats_interval_s
 
     def _serve_metrics(self):
@@ -97,7 +98,9 @@ class Sensor:
             self._last_scored = now
         else:
             time.sleep(IDLE_WAIT_S)
-        self._report(self.sessions.due(time.time_ns()))
+        if now >= self._next_session_check:  # seconds matter to sessions, not milliseconds
+            self._report(self.sessions.due(time.time_ns()))
+            self._next_session_check = now + SESSION_CHECK_S
         if self.eve.backlog and now >= self._next_retry:  # the disk was full
             self.eve.flush()
             self._next_retry = now + RETRY_WRITE_S
