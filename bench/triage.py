@@ -57,7 +57,7 @@ def triage_run(model: TrafficModel, path: str) -> tuple[int, int, dict[str, floa
             pl.Series("confidence", scores.confidence),
             pl.Series("attack_score", scores.attack_score),
             pl.Series("unlike_training", scores.unlike_training),
-            pl.Series("evidence", evidence, pl.String)))
+            pl.Series("evidence", evidence, pl.List(pl.String))))
     timed(clock, STAGES[3], lambda: build_sessions(pl.concat(frames)))
     return report.packets, sum(len(b) for b in batches), clock
 

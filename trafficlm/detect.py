@@ -91,7 +91,8 @@ def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str,
         pl.Series("confidence", scores.confidence),
         pl.Series("attack_score", scores.attack_score),
         pl.Series("unlike_training", scores.unlike_training),
-        pl.Series("evidence", explain(model, flows, scores, explain_limit), pl.String),
+        pl.Series("evidence", explain(model, flows, scores, explain_limit),
+                  pl.List(pl.String)),
         pl.Series("pair_key", flow_pair_keys(flows)))
 
 
@@ -115,13 +116,13 @@ def explain(model: TrafficModel, flows: FlowBatch, scores: Scores, limit: int) -
     where = model.tokenizer.provenance(chosen)
     targets = np.array([model.labels.index(x) for x in scores.label[candidates]])
     weights = token_attributions(model, ids, targets)
-    texts = {}
+    pieces = {}
     for k, row in enumerate(candidates):
         directions = ["bwd" if d else "fwd" for d in chosen.pkt_direction[k]]
-        texts[row] = "; ".join(evidence(model, ids[k], where.slot[k], where.packet[k],
-                                        where.byte_offset[k], directions, weights[k]))
+        pieces[row] = evidence(model, ids[k], where.slot[k], where.packet[k],
+                              where.byte_offset[k], directions, weights[k])
     for i in np.flatnonzero(classed):
-        out[i] = texts.get(scores.representative[i])
+        out[i] = pieces.get(scores.representative[i])
     return out
 
 

@@ -44,8 +44,7 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
                       "confidence": round(float(session["mean_confidence"]), 4),
                       "unlike_training": round(float(session["share_unlike_training"]), 4),
                       "last_seen": _iso(session["last_seen"]), "explanation": explanation,
-                      "evidence": (session.get("evidence") or "").split("; ")
-                      if session.get("evidence") else [],
+                      "evidence": list(session.get("evidence") or []),
                       "protocol_fields": session.get("protocol_fields")},
     }
     app = APP_PROTOCOLS.get(int(session["top_dst_port"]))

@@ -89,7 +89,7 @@ def explanation(row: dict) -> str:
     parts.append(f"model confidence {np.round(row['mean_confidence'], 2)}")
     text = ", ".join(parts)
     if row.get("evidence"):
-        text += f"; evidence: {row['evidence']}"
+        text += f"; evidence: {'; '.join(row['evidence'])}"
     if row.get("protocol_fields"):
         text += f"; seen by tshark: {row['protocol_fields']}"
     return text
