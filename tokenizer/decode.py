@@ -28,6 +28,7 @@ class DecodedPacket:
 class DecodedFlow:
     proto: str = ""
     service: str = ""
+    totals: dict[str, str] = field(default_factory=dict)  # V.FLOW_STAT_FIELDS -> bucket
     packets: list[DecodedPacket] = field(default_factory=list)
     closed: bool = False  # the ids end with [SEP]
 
@@ -54,6 +55,8 @@ def decode(vocab: V.Vocabulary, ids: np.ndarray) -> DecodedFlow:
             break
         elif kind in ("proto", "service"):
             setattr(flow, kind, _value(text))
+        elif kind in V.FLOW_STAT_FIELDS:
+            flow.totals[kind] = _value(text)
         elif packet is None:
             continue
         elif kind == "byte":
@@ -104,6 +107,9 @@ def render(flow: DecodedFlow, title: str = "") -> str:
         service += f" ({V.SERVICE_NAMES[port]})"
     lines = [title] if title else []
     lines.append(f"  {flow.proto}, service {service}, {len(flow.packets)} packet(s) shown")
+    if flow.totals:
+        lines.append("  whole flow: " + ", ".join(
+            f"{k.replace('_', ' ')} {human_bucket(v)}" for k, v in flow.totals.items()))
     lines.append(f"  {'#':>2}  {'dir':<3}  {'gap':<10}  {'IP payload':<10}  {'TTL':<5}  "
                  f"fields")
     for p in flow.packets:

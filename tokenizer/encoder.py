@@ -137,6 +137,17 @@ class _PacketView:
                 (third, np.full(len(third), Slot.TCP_OPTIONS))]
 
 
+def flow_totals(f: V.Vocabulary, flows: FlowBatch) -> list[tuple[np.ndarray, Slot]]:
+    """Whole-flow packets and bytes each way and the duration, as (ids, slot) columns."""
+    duration_us = (flows.last_ns - flows.start_ns) // 1000
+    return [(f[name].base + V.log2_bucket(values, f[name].size), slot) for name, values, slot in (
+        ("fwd_packets", flows.packets_fwd, Slot.FWD_PACKETS),
+        ("bwd_packets", flows.packets_bwd, Slot.BWD_PACKETS),
+        ("fwd_bytes", flows.bytes_fwd, Slot.FWD_BYTES),
+        ("bwd_bytes", flows.bytes_bwd, Slot.BWD_BYTES),
+        ("duration", duration_us, Slot.DURATION))]
+
+
 class TrafficTokenizer:
     """Turns flows into token ids the model reads; never sees an identity field."""
 
@@ -190,10 +201,12 @@ class TrafficTokenizer:
         flow_start = np.cumsum(per_flow) - per_flow
         start = FLOW_HEADER_SLOTS + np.cumsum(count) - count - flow_start[rows]
         f = self.vocab
-        header = [np.full(n, V.CLS), f["proto"].base + V.proto_bucket(proto),
-                  f["service"].base + V.service_bucket(flows.resp_port, proto)]
-        parts = [_Part(np.arange(n), np.full(n, k), header[k], slot, -1, -1)
-                 for k, slot in enumerate((Slot.CLS, Slot.PROTO, Slot.SERVICE))]
+        header = [(np.full(n, V.CLS), Slot.CLS),
+                  (f["proto"].base + V.proto_bucket(proto), Slot.PROTO),
+                  (f["service"].base + V.service_bucket(flows.resp_port, proto), Slot.SERVICE),
+                  *flow_totals(f, flows)]
+        parts = [_Part(np.arange(n), np.full(n, k), ids, slot, -1, -1)
+                 for k, (ids, slot) in enumerate(header)]
         parts += self._packet_parts(packets, rows, pk, start)
         parts += self._payload_parts(packets, rows, pk, start)
         return _Tokens.join(parts, FLOW_HEADER_SLOTS + per_flow)

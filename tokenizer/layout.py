@@ -1,6 +1,7 @@
 """Where each token sits, and what each position can be traced back to.
 
-A flow is laid out as ``[CLS] proto service`` and then, for each of the first
+A flow is laid out as ``[CLS] proto service`` and its whole-flow totals
+(packets and bytes each way, duration; log2 buckets), then, for each of the first
 P packets, ``[PKT] dir iat len ttl <protocol fields> byte*shown [TRUNC]``:
 protocol fields are TCP flags, window and options; the UDP length; or the
 ICMP type and code. ``shown`` is at most B payload bytes, and ``[TRUNC]``
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import enum
 
-FLOW_HEADER_SLOTS = 3  # [CLS], proto, service
+FLOW_HEADER_SLOTS = 8  # [CLS], proto, service, packets and bytes each way, duration
 PACKET_HEADER_SLOTS = 5  # [PKT], dir, iat, len, ttl
 
 
@@ -37,6 +38,11 @@ class Slot(enum.IntEnum):
     TRUNCATED = 15
     SEP = 16
     PAD = 17
+    FWD_PACKETS = 18
+    BWD_PACKETS = 19
+    FWD_BYTES = 20
+    BWD_BYTES = 21
+    DURATION = 22
 
 
 SLOT_NAMES = {
@@ -46,4 +52,7 @@ SLOT_NAMES = {
     Slot.TCP_WINDOW: "TCP window", Slot.TCP_OPTIONS: "TCP options", Slot.UDP_LENGTH: "UDP length",
     Slot.ICMP_TYPE: "ICMP type", Slot.ICMP_CODE: "ICMP code", Slot.PAYLOAD: "payload",
     Slot.TRUNCATED: "payload truncated", Slot.SEP: "flow end", Slot.PAD: "padding",
+    Slot.FWD_PACKETS: "packets from the initiator", Slot.BWD_PACKETS: "packets back",
+    Slot.FWD_BYTES: "bytes from the initiator", Slot.BWD_BYTES: "bytes back",
+    Slot.DURATION: "flow duration",
 }

@@ -18,6 +18,12 @@ def encode_flow(tokenizer: TrafficTokenizer, flows: FlowBatch, row: int) -> list
     proto = int(flows.proto[row])
     ids = [V.CLS, f["proto"].base + int(V.proto_bucket(flows.proto[row : row + 1])[0]),
            f["service"].base + V.one_service_bucket(int(flows.resp_port[row]), proto)]
+    duration_us = (int(flows.last_ns[row]) - int(flows.start_ns[row])) // 1000
+    for name, value in (("fwd_packets", flows.packets_fwd[row]),
+                        ("bwd_packets", flows.packets_bwd[row]),
+                        ("fwd_bytes", flows.bytes_fwd[row]), ("bwd_bytes", flows.bytes_bwd[row]),
+                        ("duration", duration_us)):
+        ids.append(f[name].base + V.one_log2_bucket(int(value), f[name].size))
     previous_ts = None
     for p in range(min(int(flows.n_stored[row]), cfg.packets)):
         ts = int(flows.pkt_ts_ns[row, p])

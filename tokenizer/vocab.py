@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: whole-flow counts and duration after the service token
 
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[PKT]", "[TRUNC]")
 PAD, CLS, SEP, MASK, UNK, PKT, TRUNC = range(len(SPECIALS))
@@ -53,6 +53,12 @@ SERVICE_NAMES = {20: "ftp-data", 21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp",
 # IP payload length buckets: fine where control packets live, coarse above the MTU
 LENGTH_EDGES = (*range(0, 64, 4), *range(64, 1600, 32), 1600, 2048, 4096, 8192, 16384, 32768,
                 65536)
+# whole-flow totals, log2 buckets (bucket k: 2^(k-1) <= value < 2^k): what the first
+# packets cannot show, such as a brute force's many round trips or a scan's single probe
+COUNT_BUCKETS = 25  # packets per direction, up to 2^24
+BYTE_BUCKETS = 41  # bytes per direction, up to 2^40
+DURATION_BUCKETS = 38  # microseconds, up to 2^37 (38 hours)
+FLOW_STAT_FIELDS = ("fwd_packets", "bwd_packets", "fwd_bytes", "bwd_bytes", "duration")
 IAT_BUCKETS = 32  # bucket k: 2^(k-1) <= gap in microseconds < 2^k (k = 0: no gap)
 WINDOW_BUCKETS = 17  # bucket k: 2^(k-1) <= window < 2^k
 TTL_CLASSES = (32, 64, 128, 255)  # the initial TTLs stacks use; the class hides the hop count
@@ -100,7 +106,16 @@ def _field_tokens() -> list[tuple[str, tuple[str, ...]]]:
         ("icmp_type", tuple(f"icmp:type{t}" for t in range(256))),
         ("icmp_code", (*(f"icmp:code{c}" for c in range(ICMP_CODES)), "icmp:code>15")),
         ("byte", tuple(f"byte:{b:02x}" for b in range(256))),
+        *((name, _log2_names(short, buckets)) for name, short, buckets in (
+            ("fwd_packets", "fwdpkts", COUNT_BUCKETS), ("bwd_packets", "bwdpkts", COUNT_BUCKETS),
+            ("fwd_bytes", "fwdbytes", BYTE_BUCKETS), ("bwd_bytes", "bwdbytes", BYTE_BUCKETS),
+            ("duration", "dur", DURATION_BUCKETS))),
     ]
+
+
+def _log2_names(prefix: str, buckets: int) -> tuple[str, ...]:
+    unit = "us" if prefix == "dur" else ""
+    return (f"{prefix}:0", *(f"{prefix}:<2^{k}{unit}" for k in range(1, buckets)))
 
 
 def flag_text(flags: int) -> str:
