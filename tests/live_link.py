@@ -41,6 +41,16 @@ class LiveLink:
         """Inject a capture into the sensor's link (at its own pace unless told otherwise)."""
         self.run("tcpreplay", "-q", "-i", REPLAY_END, *options, capture, timeout=timeout)
 
+    def record(self, path: Path) -> subprocess.Popen:
+        """tcpdump on the sensor's end, nanosecond timestamps: what the sensor saw, as a file.
+        Stop it with SIGINT."""
+        recorder = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "tcpdump", "-i", SENSOR_END, "-w", str(path),
+             "-s", "0", "-U", "--time-stamp-precision=nano"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert "listening on" in recorder.stderr.readline()
+        return recorder
+
     def start_sensor(self, tmp: Path, *extra: str, config: str = "") -> Sensor:
         return Sensor(self, tmp, extra, config)
 

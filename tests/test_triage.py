@@ -94,8 +94,9 @@ def test_evidence_names_packets_and_fields_of_the_flow(eve_lines):
         for piece in evidence:
             packet = re.match(r"packet (\d+) \((fwd|bwd)\)", piece)
             assert packet is None or 1 <= int(packet.group(1)) <= 8, piece
-    xss = by_signature(eve_lines, "Web Attack \u2013 XSS")["trafficlm"]["evidence"]
-    assert any("(fwd) payload bytes" in piece for piece in xss)  # the request carries it
+    web = [piece for label in ("XSS", "Sql Injection") for piece in
+           by_signature(eve_lines, f"Web Attack \u2013 {label}")["trafficlm"]["evidence"]]
+    assert any("(fwd) payload bytes" in piece for piece in web)  # the requests carry them
 
 
 @pytest.mark.skipif(not shutil.which("tshark"), reason="deep fields need tshark")
