@@ -28,9 +28,8 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "flows (same token ids and label) removed before splitting, so the test run holds "
         "only flows the training runs do not.",
         *_manifest_lines(recipe),
-        f"- Pretraining also read "
-        f"{', '.join(map(_shown, recipe.data.unlabelled)) or 'nothing else'} "
-        "(unlabelled); the test groups were never read before testing.",
+        "- Pretraining read the captures of the training and validation groups, labels "
+        f"ignored{_unlabelled(recipe)}; the test groups were never read before testing.",
         f"- Split by whole testbed runs and captures: validation "
         f"{recipe.data.validation_groups}, test {recipe.data.test_groups}.", "",
         "## Recipe", "",
@@ -51,6 +50,11 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "judges such attacks per session, not per flow.", "",
     ]
     return "\n".join(lines)
+
+
+def _unlabelled(recipe: Recipe) -> str:
+    paths = ", ".join(map(_shown, recipe.data.unlabelled))
+    return f", and {paths} (unlabelled)" if paths else ""
 
 
 def _manifest_lines(recipe: Recipe) -> list[str]:
@@ -79,5 +83,5 @@ def _verdict(results: dict) -> str:
     best_name, best = max(((name, r["macro_f1"]) for name, r in results["baselines"].items()),
                           key=lambda item: item[1])
     relation = "above" if ours > best else "below"
-    return (f"In one line: macro-F1 {ours:.3f} on the held-out run, {relation} the better "
+    return (f"In one line: macro-F1 {ours:.3f} on the held-out test split, {relation} the better "
             f"shallow baseline ({best_name.replace('_', ' ')}, {best:.3f}).")
