@@ -60,7 +60,6 @@ class Sensor:
         self.stop = threading.Event()
         self.capture_done = threading.Event()
         self.hangup = False
-        self._reported_early = 0
         self._last_scored = self._next_retry = self._next_session_check = time.monotonic()
         self._next_stats = time.monotonic() + config.stats_interval_s
 
@@ -126,9 +125,7 @@ class Sensor:
             return
         for verdict, count in sessions["verdict"].value_counts().iter_rows():
             self.metrics.add("alerts", count, verdict)
-        self.metrics.add("sessions_reported_early",
-                         self.sessions.reported_early - self._reported_early)
-        self._reported_early = self.sessions.reported_early
+        self.metrics.set_total("sessions_reported_early", self.sessions.reported_early)
         self.eve.write(eve_lines(sessions, self.model.labels, self.model.directory.name))
 
     def _write_stats(self) -> None:

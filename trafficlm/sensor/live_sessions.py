@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from trafficlm.model import BENIGN
-from trafficlm.sessions import UNKNOWN, build_sessions
+from trafficlm.sessions import alerted_flows, build_sessions
 
 KEY = ("src_ip", "dst_ip", "verdict")
 NS = 1_000_000_000
@@ -32,12 +31,9 @@ class LiveSessions:
 
     def add(self, scored: pl.DataFrame) -> None:
         """Keep the alerted flows of a scored frame (see ``detect.scored_frame``)."""
-        alerted = scored.filter((pl.col("label") != BENIGN) | pl.col("unlike_training"))
+        alerted = alerted_flows(scored)
         if alerted.is_empty():
             return
-        alerted = alerted.with_columns(
-            pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN))
-            .otherwise(pl.col("label")).alias("verdict"))
         self.held = alerted if self.held is None else pl.concat([self.held, alerted],
                                                                 how="vertical_relaxed")
 

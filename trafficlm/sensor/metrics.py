@@ -51,6 +51,11 @@ class Metrics:
         with self._lock:
             self._counters[name, label] += value
 
+    def set_total(self, name: str, total: int) -> None:
+        """A counter whose running total is kept elsewhere (the kernel, the flow table)."""
+        with self._lock:
+            self._counters[name, ""] = total
+
     def set(self, name: str, value: float) -> None:
         with self._lock:
             self._gauges[name] = value

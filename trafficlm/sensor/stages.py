@@ -103,8 +103,7 @@ class CaptureStage(threading.Thread):
         return True
 
     def read_kernel_drops(self) -> None:
-        before = self.ring.counters.drops
-        self.metrics.add("packets_kernel_dropped", self.ring.read_counters().drops - before)
+        self.metrics.set_total("packets_kernel_dropped", self.ring.read_counters().drops)
 
 
 class FlowStage(threading.Thread):
@@ -117,7 +116,6 @@ class FlowStage(threading.Thread):
         self.fragments = FragmentPorts()
         self.records, self.pending, self.metrics = records, pending, metrics
         self.capture_done = capture_done
-        self._evicted = 0
 
     def run(self) -> None:
         last_expiry = time.monotonic()
@@ -141,7 +139,6 @@ class FlowStage(threading.Thread):
 
     def _hand_on(self, flows: FlowBatch, shed: bool = True) -> None:
         self.metrics.set("open_flows", len(self.table))
-        self.metrics.add("flows_evicted", self.table.stats.evicted - self._evicted)
-        self._evicted = self.table.stats.evicted
+        self.metrics.set_total("flows_evicted", self.table.stats.evicted)
         if len(flows):
             self.pending.put(flows, shed)
