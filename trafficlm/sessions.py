@@ -22,12 +22,16 @@ class SessionTable:
     flows: pl.DataFrame  # alerted flows with their session_id
 
 
+def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
+    """The flows worth an alert (an attack class, or unlike training), with their verdict."""
+    return flows.filter((pl.col("label") != BENIGN) | pl.col("unlike_training")).with_columns(
+        pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN)).otherwise(pl.col("label"))
+        .alias("verdict"))
+
+
 def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training."""
-    alerted = flows.filter((pl.col("label") != BENIGN) | pl.col("unlike_training"))
-    alerted = alerted.with_columns(
-        pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN)).otherwise(pl.col("label"))
-        .alias("verdict")).sort(["src_ip", "dst_ip", "verdict", "start"])
+    alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
     if alerted.is_empty():
         return SessionTable(_empty_sessions(), alerted.with_columns(
             pl.lit(0, pl.Int64).alias("session_id")))
