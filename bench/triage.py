@@ -23,9 +23,8 @@ import polars as pl
 import torch
 
 from trafficlm.capture import CaptureReport
-from trafficlm.detect import AlertPolicy, explain, score_flows
+from trafficlm.detect import EXPLAIN_LIMIT, AlertPolicy, explain, frame_with_scores, score_flows
 from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import flows_frame
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
 from trafficlm.pipeline import capture_flows
 from trafficlm.sessions import build_sessions
@@ -51,13 +50,9 @@ def triage_run(model: TrafficModel, path: str) -> tuple[int, int, dict[str, floa
     frames = []
     for flows in batches:
         scores = timed(clock, STAGES[1], lambda f=flows: score_flows(model, f, AlertPolicy()))
-        evidence = timed(clock, STAGES[2], lambda f=flows, s=scores: explain(model, f, s, 256))
-        frames.append(flows_frame(flows, capture=path).with_columns(
-            pl.Series("label", scores.label.astype(str)),
-            pl.Series("confidence", scores.confidence),
-            pl.Series("attack_score", scores.attack_score),
-            pl.Series("unlike_training", scores.unlike_training),
-            pl.Series("evidence", evidence, pl.List(pl.String))))
+        evidence = timed(clock, STAGES[2],
+                         lambda f=flows, s=scores: explain(model, f, s, EXPLAIN_LIMIT))
+        frames.append(frame_with_scores(flows, path, scores, evidence))
     timed(clock, STAGES[3], lambda: build_sessions(pl.concat(frames)))
     return report.packets, sum(len(b) for b in batches), clock
 

@@ -86,13 +86,19 @@ def scored_frame(model: TrafficModel, flows: FlowBatch, capture: str,
                  explain_limit: int = EXPLAIN_LIMIT) -> pl.DataFrame:
     """The flows as a frame with their scores and, for alerted flows, the evidence."""
     scores = score_flows(model, flows, policy)
+    return frame_with_scores(flows, capture, scores, explain(model, flows, scores,
+                                                             explain_limit))
+
+
+def frame_with_scores(flows: FlowBatch, capture: str, scores: Scores,
+                      evidence: list) -> pl.DataFrame:
+    """The flow columns plus what sessions are built from (scores, evidence, pair key)."""
     return flows_frame(flows, capture=capture).with_columns(
         pl.Series("label", scores.label.astype(str)),
         pl.Series("confidence", scores.confidence),
         pl.Series("attack_score", scores.attack_score),
         pl.Series("unlike_training", scores.unlike_training),
-        pl.Series("evidence", explain(model, flows, scores, explain_limit),
-                  pl.List(pl.String)),
+        pl.Series("evidence", evidence, pl.List(pl.String)),
         pl.Series("pair_key", flow_pair_keys(flows)))
 
 
