@@ -206,6 +206,7 @@ class _Run:
                     in_ns(namespace, ["timeout", "-s", "INT", "-k", "3", f"{remaining:.1f}",
                                       *command]),
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=log.parent,  # where tools leave their state (hydra.restore)
                     timeout=remaining + 10).returncode
             code = code or (status if status not in (0, 124) else 0)
         return code

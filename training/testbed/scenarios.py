@@ -211,10 +211,13 @@ SCENARIOS = {s.name: s for s in (
              nmap("-sT", "-p", "1-1000"), "nmap connect scan of ports 1-1000"),
     Scenario("version_scan", "ServiceScan", "attacker", ("nmap",),
              nmap("-sV", "-p", "21,22,53,80,443,1883,5201"), "nmap service/version detection"),
-    Scenario("udp_scan", "UDPScan", "attacker", ("nmap",), nmap("-sU", "--top-ports", "100"),
-             "nmap UDP scan of the top 100 ports"),
+    Scenario("udp_scan", "UDPScan", "attacker", ("nmap",), nmap("-sU", "--top-ports", "1000"),
+             "nmap UDP scan of the top 1000 ports"),
     Scenario("ssh_bruteforce", "SSH-Patator", "attacker", ("hydra",),
-             hydra([f"ssh://{SERVER}"], "-l", LOGIN_USER), "hydra password guessing on SSH"),
+             # -w 1: sshd drops the connection after each failure (MaxAuthTries 1) and hydra
+             # would otherwise wait 32 s for a reply that never comes before reconnecting
+             hydra([f"ssh://{SERVER}"], "-w", "1", "-l", LOGIN_USER),
+             "hydra password guessing on SSH, one guess per connection"),
     Scenario("ftp_bruteforce", "FTP-Patator", "attacker", ("hydra",),
              hydra([f"ftp://{SERVER}"], "-l", LOGIN_USER), "hydra password guessing on FTP"),
     Scenario("web_bruteforce", "Web Attack \u2013 Brute Force", "attacker", ("hydra",),

@@ -176,7 +176,7 @@ PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PermitRootLogin no
 AllowUsers {user}
-MaxAuthTries 6
+MaxAuthTries 1
 """
 VSFTPD = """listen=YES
 listen_address={ip}
