@@ -18,6 +18,7 @@ from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.evaluate import evaluate
 from trafficlm.training.jobs import finetune_job
 from trafficlm.training.pretrain import pretrain
+from trafficlm.training.report import markdown
 
 from conftest import CORPUS, REPO
 
@@ -175,3 +176,18 @@ def test_train_command_reports_bad_config_in_one_line(tmp_path):
                            "--config", str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"trafficlm: error: {path}: data.folders must be list, not 3"
+
+
+def test_report_names_classes_the_test_split_lacks():
+    scores = {"macro_f1": 0.9, "detection": [{"fpr": 0.01, "detection_rate": 0.5}],
+              "per_class": {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3}
+                            for label in ("BENIGN", "PortScan")}}
+    results = {"split": {"test": {"flows": 6, "captures": 1, "groups": 1}},
+               "labels": ["BENIGN", "DoS Syn Flood", "PortScan"], "model": scores,
+               "open_set": {"attack_flows_alerted": 1.0, "benign_flows_alerted": 0.0,
+                            "flagged_unlike_training": 0.0}}
+    text = markdown(results)
+    assert "over the 2 classes the test split holds" in text
+    assert "No test flow of: DoS Syn Flood" in text
+    results["labels"].remove("DoS Syn Flood")
+    assert "No test flow of" not in markdown(results)

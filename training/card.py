@@ -46,8 +46,9 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "## Limits", "",
         "- Attack classes come from one small testbed: attacks it never staged (malware, "
         "exploits) get the nearest class it knows or the open-set verdict.",
-        "- Brute force over one reused connection (hydra, SSH) leaves few flows; triage "
-        "judges such attacks per session, not per flow.", "",
+        "- Its brute force guesses once per connection (the testbed's sshd and vsftpd drop "
+        "a connection after one failure); a tool that keeps guessing over one connection "
+        "leaves few flows, which triage judges per session, not per flow.", "",
     ]
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ def markdown(results: dict) -> str:
     for label, m in results["model"]["per_class"].items():
         lines.append(f"| {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['support']} |")
+    lines += _absent_classes(results)
     open_set = results["open_set"]
     lines += ["", "## Alerts (a non-benign class or the open-set flag)", "",
               f"- attack flows alerted: {_pct(open_set['attack_flows_alerted'])}",
@@ -60,6 +61,18 @@ def markdown(results: dict) -> str:
                          f"{_pct(r['benign_false_alarms'])} |")
     lines += _corpus_lines(results.get("corpus_detection"))
     return "\n".join(lines) + "\n"
+
+
+def _absent_classes(results: dict) -> list[str]:
+    """Classes the model knows but the test split holds no flow of: macro-F1 cannot see them,
+    so the reader is told rather than left to count rows."""
+    absent = [label for label in results["labels"] if label not in results["model"]["per_class"]]
+    if not absent:
+        return []
+    return ["", f"Macro-F1 is over the {len(results['model']['per_class'])} classes the test "
+            f"split holds. No test flow of: {', '.join(absent)} (none in the test groups once "
+            "flows that repeat another flow token for token were removed), so neither this "
+            "table nor the unseen-attack table can score them."]
 
 
 def _corpus_lines(corpus: dict | None) -> list[str]:
