@@ -39,7 +39,8 @@ def test_recognises_the_attacks_of_an_unseen_testbed_run(model):
     truth = np.array([labels[int(i)] for i in flows.flow_id], dtype=object)
     probs, distance = model.predict(model.tokenizer.encode(flows).ids)
     predicted = np.array(model.labels, dtype=object)[probs.argmax(axis=1)]
-    for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel"):
+    for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel",
+                  "SSH-Patator", "Web Attack \u2013 XSS"):
         assert (predicted[truth == label] == label).mean() >= 0.95, label
     benign = truth == "BENIGN"
     alerts = (predicted != "BENIGN") | (distance > model.calibration.threshold)
