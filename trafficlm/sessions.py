@@ -59,13 +59,12 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
         pl.col("flow_id").first(),
         pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
     )
-    sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence"),
-                                              pl.col("flows")))
+    sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
     sessions = sessions.sort(["severity", "flows"], descending=[False, True])
     return SessionTable(sessions, alerted)
 
 
-def severity(verdict: pl.Expr, confidence: pl.Expr, flows: pl.Expr) -> pl.Expr:
+def severity(verdict: pl.Expr, confidence: pl.Expr) -> pl.Expr:
     """Suricata's scale, 1 (high) to 3 (low): denial of service and confident attacks first."""
     high = verdict.str.starts_with("DoS") | verdict.str.contains("Sql Injection")
     return (pl.when(high & (confidence >= 0.8)).then(1)
