@@ -45,6 +45,15 @@ def test_every_attack_of_the_capture_is_a_session_of_its_class(eve_lines):
     assert scan["trafficlm"]["flows"] >= 900 and scan["trafficlm"]["dest_ports"] >= 900
 
 
+def test_a_scan_names_its_port_range_not_an_arbitrary_port(eve_lines):
+    scan = next(e for e in eve_lines if e["alert"]["signature"] == "TrafficLM PortScan")
+    ports = re.search(r"(\d+) destination port\(s\) \((\d+)-(\d+)\)",
+                      scan["trafficlm"]["explanation"])
+    assert ports, scan["trafficlm"]["explanation"]
+    assert int(ports[2]) <= 25 and int(ports[3]) >= 990  # nmap -p 1-1000
+    assert scan["dest_port"] == int(ports[2])  # every port once: the lowest stands for them
+
+
 def test_benign_client_raises_little(eve_lines):
     benign_flows = sum(e["trafficlm"]["flows"] for e in eve_lines if e["src_ip"] == CLIENT)
     assert benign_flows <= 9  # of 177 benign flows: at most 5%

@@ -45,7 +45,11 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
         pl.col("proto").first(),
         pl.col("start").min().alias("first_seen"), pl.col("end").max().alias("last_seen"),
         pl.len().alias("flows"), pl.col("dst_port").n_unique().alias("dst_ports"),
-        pl.col("dst_port").mode().first().alias("top_dst_port"),
+        # ties (a scan touches each port once) go to the lowest port, so output is stable
+        pl.col("dst_port").mode().min().alias("top_dst_port"),
+        (pl.col("dst_port") == pl.col("dst_port").mode().min()).sum().alias("top_dst_port_flows"),
+        pl.col("dst_port").min().alias("lowest_dst_port"),
+        pl.col("dst_port").max().alias("highest_dst_port"),
         pl.col("src_port").first(),
         pl.col("attack_score").mean().alias("mean_attack_score"),
         pl.col("confidence").mean().alias("mean_confidence"),
@@ -77,14 +81,20 @@ def _empty_sessions() -> pl.DataFrame:
                                 "severity": pl.Int32, "flows": pl.UInt32})
 
 
+def _ports(row: dict) -> str:
+    """One port; the port most flows went to; or, when no port repeats (a scan), the range."""
+    if row["dst_ports"] == 1:
+        return str(row["top_dst_port"])
+    if row["top_dst_port_flows"] > 1:
+        return f"mostly {row['top_dst_port']}"
+    return f"{row['lowest_dst_port']}-{row['highest_dst_port']}"
+
+
 def explanation(row: dict) -> str:
     """The session facts that make the verdict plausible, in one line."""
     span = (row["last_seen"] - row["first_seen"]).total_seconds()
     parts = [f"{row['flows']} flow(s) from {row['src_ip']} to {row['dst_ip']}",
-             f"{row['dst_ports']} destination port(s)" + (
-                 f" (mostly {row['top_dst_port']})" if row["dst_ports"] > 1 else
-                 f" ({row['top_dst_port']})"),
-             f"in {span:.2f} s"]
+             f"{row['dst_ports']} destination port(s) ({_ports(row)})", f"in {span:.2f} s"]
     if row["share_reset"] > 0.5:
         parts.append(f"{100 * row['share_reset']:.0f}% ended by RST")
     if row["share_unlike_training"] > 0:
