@@ -178,7 +178,7 @@ def test_train_command_reports_bad_config_in_one_line(tmp_path):
     assert proc.stderr.strip() == f"trafficlm: error: {path}: data.folders must be list, not 3"
 
 
-def test_report_names_classes_the_test_split_lacks():
+def test_report_names_absent_and_small_classes():
     scores = {"macro_f1": 0.9, "detection": [{"fpr": 0.01, "detection_rate": 0.5}],
               "per_class": {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3}
                             for label in ("BENIGN", "PortScan")}}
@@ -189,5 +189,6 @@ def test_report_names_classes_the_test_split_lacks():
     text = markdown(results)
     assert "over the 2 classes the test split holds" in text
     assert "No test flow of: DoS Syn Flood" in text
+    assert "Fewer than 20 test flows: BENIGN (3), PortScan (3). One flow is 33.3% of BENIGN" in text
     results["labels"].remove("DoS Syn Flood")
     assert "No test flow of" not in markdown(results)

@@ -10,6 +10,7 @@ import numpy as np
 SYSTEMS = (("TrafficLM (LoRA)", "model"), ("frozen encoder + linear probe", "probe"),
            ("k-NN on packet sequences", "knn_sequences"),
            ("random forest on flow statistics", "random_forest_flow_stats"))
+SMALL_CLASS_FLOWS = 20  # per-class F1 below this many test flows is a noisy estimate
 
 
 def write_reports(directory: Path, results: dict, matrix: np.ndarray) -> None:
@@ -42,7 +43,7 @@ def markdown(results: dict) -> str:
     for label, m in results["model"]["per_class"].items():
         lines.append(f"| {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['support']} |")
-    lines += _absent_classes(results)
+    lines += _absent_classes(results) + _small_classes(results)
     open_set = results["open_set"]
     lines += ["", "## Alerts (a non-benign class or the open-set flag)", "",
               f"- attack flows alerted: {_pct(open_set['attack_flows_alerted'])}",
@@ -73,6 +74,20 @@ def _absent_classes(results: dict) -> list[str]:
             f"split holds. No test flow of: {', '.join(absent)} (none in the test groups once "
             "flows that repeat another flow token for token were removed), so neither this "
             "table nor the unseen-attack table can score them."]
+
+
+def _small_classes(results: dict, below: int = SMALL_CLASS_FLOWS) -> list[str]:
+    """Classes with few test flows: one flow more or less right moves their F1, and macro-F1
+    with it, by more than the gaps between systems, so the reader is warned."""
+    small = {label: m["support"] for label, m in results["model"]["per_class"].items()
+             if m["support"] < below}
+    if not small:
+        return []
+    fewest = min(small, key=small.get)
+    return ["", f"Fewer than {below} test flows: "
+            f"{', '.join(f'{label} ({n})' for label, n in small.items())}. One flow is "
+            f"{_pct(1 / small[fewest])} of {fewest}'s recall, so macro-F1 moves by points, "
+            "not hundredths, between fine-tuning seeds."]
 
 
 def _corpus_lines(corpus: dict | None) -> list[str]:
