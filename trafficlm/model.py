@@ -164,12 +164,11 @@ class TrafficModel:
         return model.eval()
 
     @torch.no_grad()
-    def predict(self, ids: np.ndarray,
-                batch_size: int = SCORING_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class probabilities [n, classes], open-set distance [n]) for token id rows."""
         if len(ids) == 0:
             return np.zeros((0, len(self.labels))), np.zeros(0)
-        probs, embeddings = classify(self.scorer, ids, batch_size)
+        probs, embeddings = classify(self.scorer, ids)
         return probs, self.calibration.distance(embeddings)
 
 

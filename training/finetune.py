@@ -18,14 +18,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from trafficlm.model import (
-    BENIGN,
-    SCORING_BATCH,
-    Calibration,
-    classify,
-    forward,
-    length_batches,
-)
+from trafficlm.model import BENIGN, Calibration, classify, forward, length_batches
 from trafficlm.training.config import Recipe
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.metrics import macro_f1
@@ -120,9 +113,8 @@ def _class_weights(y: np.ndarray, classes: int, inverse: bool) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_labels(model, ids: np.ndarray, labels: list[str],
-                   batch_size: int = SCORING_BATCH) -> np.ndarray:
-    probs, _ = classify(model, ids, batch_size)
+def predict_labels(model, ids: np.ndarray, labels: list[str]) -> np.ndarray:
+    probs, _ = classify(model, ids)
     return np.array(labels, dtype=object)[probs.argmax(axis=1)]
 
 
