@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from trafficlm.cli import main
 from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
 from trafficlm.pipeline import capture_flows
+from trafficlm.sessions import explanation
 
 from capture_files import write_pcap
 from conftest import REPO
@@ -153,3 +155,13 @@ def test_int8_keeps_the_verdicts():
     int8, _ = model.predict(ids)
     assert (fp32.argmax(1) == int8.argmax(1)).mean() >= 0.99
     assert np.abs(fp32 - int8).max() < 0.1
+
+
+@pytest.mark.parametrize(("top_port_flows", "ports"), [(60, "mostly 22"), (2, "20-1000")])
+def test_mostly_means_most_flows(top_port_flows, ports):
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    row = {"flows": 100, "src_ip": "10.0.0.1", "dst_ip": "10.0.0.2", "dst_ports": 41,
+           "top_dst_port": 22, "top_dst_port_flows": top_port_flows, "lowest_dst_port": 20,
+           "highest_dst_port": 1000, "first_seen": seen, "last_seen": seen,
+           "share_reset": 0.0, "share_unlike_training": 0.0, "mean_confidence": 0.9}
+    assert f"41 destination port(s) ({ports})" in explanation(row)

@@ -40,14 +40,15 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
             & (pl.col("verdict") == pl.col("verdict").shift(1))
             & ((pl.col("start") - pl.col("start").shift(1)).dt.total_seconds() <= gap_s))
     alerted = alerted.with_columns((~same.fill_null(False)).cum_sum().alias("session_id"))
+    # ties (a scan touches each port once) go to the lowest port, so output is stable
+    top_port = pl.col("dst_port").mode().min()
     sessions = alerted.group_by("session_id", maintain_order=True).agg(
         pl.col("src_ip").first(), pl.col("dst_ip").first(), pl.col("verdict").first(),
         pl.col("proto").first(),
         pl.col("start").min().alias("first_seen"), pl.col("end").max().alias("last_seen"),
         pl.len().alias("flows"), pl.col("dst_port").n_unique().alias("dst_ports"),
-        # ties (a scan touches each port once) go to the lowest port, so output is stable
-        pl.col("dst_port").mode().min().alias("top_dst_port"),
-        (pl.col("dst_port") == pl.col("dst_port").mode().min()).sum().alias("top_dst_port_flows"),
+        top_port.alias("top_dst_port"),
+        (pl.col("dst_port") == top_port).sum().alias("top_dst_port_flows"),
         pl.col("dst_port").min().alias("lowest_dst_port"),
         pl.col("dst_port").max().alias("highest_dst_port"),
         pl.col("src_port").first(),
@@ -82,10 +83,11 @@ def _empty_sessions() -> pl.DataFrame:
 
 
 def _ports(row: dict) -> str:
-    """One port; the port most flows went to; or, when no port repeats (a scan), the range."""
+    """One port; the port most flows went to, when that is most of them; else the range
+    (a scan that hits one port twice is still a scan of its range)."""
     if row["dst_ports"] == 1:
         return str(row["top_dst_port"])
-    if row["top_dst_port_flows"] > 1:
+    if 2 * row["top_dst_port_flows"] > row["flows"]:
         return f"mostly {row['top_dst_port']}"
     return f"{row['lowest_dst_port']}-{row['highest_dst_port']}"
 
