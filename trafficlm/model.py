@@ -23,6 +23,8 @@ from trafficlm.tokenizer import vocab as V
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 BENIGN = "BENIGN"
+# the verdict of a flow the model calls benign but finds unlike anything in training
+UNKNOWN = "Unknown (unlike training)"
 # Flows per forward pass when scoring. On 2 CPU cores 32-64 rows score ~1.7x faster
 # than 256 (the activations stay in cache); bench/triage.py measures the effect.
 SCORING_BATCH = 64

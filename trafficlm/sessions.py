@@ -2,6 +2,8 @@
 
 A session is the alerted flows from one source host to one destination host
 with one verdict, where each flow starts within ``gap_s`` of the previous one.
+Not every session is an alert of its own: ``session_rules`` holds back the
+ones whose verdict needs more flows, and a DoS victim's collateral.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from trafficlm.model import BENIGN
-
-UNKNOWN = "Unknown (unlike training)"
+from trafficlm.model import BENIGN, UNKNOWN
+from trafficlm.session_rules import HELD_BACK_SCHEMA, believed
 
 
 @dataclass
 class SessionTable:
-    sessions: pl.DataFrame  # one row per session
-    flows: pl.DataFrame  # alerted flows with their session_id
+    sessions: pl.DataFrame  # one row per session worth an alert
+    flows: pl.DataFrame  # those sessions' alerted flows, with their session_id
+    held_back: pl.DataFrame  # sessions not alerted on their own, and why (session_rules)
 
 
 def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
@@ -32,9 +34,10 @@ def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
 def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training."""
     alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
+    held_back = pl.DataFrame(schema=HELD_BACK_SCHEMA)
     if alerted.is_empty():
         return SessionTable(_empty_sessions(), alerted.with_columns(
-            pl.lit(0, pl.Int64).alias("session_id")))
+            pl.lit(0, pl.Int64).alias("session_id")), held_back)
     same = ((pl.col("src_ip") == pl.col("src_ip").shift(1))
             & (pl.col("dst_ip") == pl.col("dst_ip").shift(1))
             & (pl.col("verdict") == pl.col("verdict").shift(1))
@@ -64,9 +67,21 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
         pl.col("flow_id").first(),
         pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
     )
+    sessions, held_back = believed(sessions, gap_s)
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
     sessions = sessions.sort(["severity", "flows"], descending=[False, True])
-    return SessionTable(sessions, alerted)
+    return SessionTable(*_numbered_by_rank(sessions, alerted), held_back)
+
+
+def _numbered_by_rank(sessions: pl.DataFrame, alerted: pl.DataFrame
+                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Session ids 1..n in rank order (session 1 is the top alert); flows follow their
+    session, and the flows of held-back sessions leave."""
+    rank = sessions.select(pl.col("session_id").alias("old"),
+                           pl.int_range(1, sessions.height + 1, dtype=pl.Int64).alias("new"))
+    alerted = alerted.join(rank, left_on="session_id", right_on="old").with_columns(
+        pl.col("new").alias("session_id")).drop("new")
+    return sessions.with_columns(rank["new"].alias("session_id")), alerted
 
 
 def severity(verdict: pl.Expr, confidence: pl.Expr) -> pl.Expr:
@@ -79,7 +94,8 @@ def severity(verdict: pl.Expr, confidence: pl.Expr) -> pl.Expr:
 
 def _empty_sessions() -> pl.DataFrame:
     return pl.DataFrame(schema={"session_id": pl.Int64, "verdict": pl.String,
-                                "severity": pl.Int32, "flows": pl.UInt32})
+                                "severity": pl.Int32, "flows": pl.UInt32,
+                                "collateral_flows": pl.UInt32, "collateral_sources": pl.UInt32})
 
 
 def _ports(row: dict) -> str:
@@ -102,6 +118,10 @@ def explanation(row: dict) -> str:
     if row["share_unlike_training"] > 0:
         parts.append(f"{100 * row['share_unlike_training']:.0f}% unlike anything in training")
     parts.append(f"model confidence {np.round(row['mean_confidence'], 2)}")
+    if row.get("collateral_flows"):
+        parts.append(f"meanwhile {row['collateral_flows']} flow(s) from "
+                     f"{row['collateral_sources']} host(s) to {row['dst_ip']} were unlike "
+                     "training (likely its collateral, not alerted on their own)")
     text = ", ".join(parts)
     if row.get("evidence"):
         text += f"; evidence: {'; '.join(row['evidence'])}"

@@ -91,8 +91,9 @@ def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO
         flows = pl.concat(frames, how="vertical_relaxed")
         table = build_sessions(flows)
         sessions = _with_protocol_fields(table.sessions, table.flows)
-        warn(f"{flows.height} flows scored, {table.flows.height} alerted, "
+        warn(f"{flows.height} flows scored, {table.flows.height} alerted in "
              f"{sessions.height} session(s)")
+        _warn_held_back(table.held_back)
         if extract_dir is not None and sessions.height:
             packets = extract_sessions(table.flows, sessions, extract_dir)
             warn(f"{packets} packets of {sessions.height} session(s) written to {extract_dir}")
@@ -100,6 +101,16 @@ def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO
     if html is not None:
         html.write(html_report(flows, sessions, args.captures))
     return sessions.height
+
+
+def _warn_held_back(held_back: pl.DataFrame) -> None:
+    """How many sessions were not alerted on their own, by rule (see session_rules)."""
+    from trafficlm.session_rules import RULES
+
+    for (rule,), part in held_back.group_by("rule", maintain_order=True):
+        warn(f"{part.height} session(s) of {part['flows'].sum()} flow(s) held back: "
+             f"{RULES[rule]} "
+             f"({', '.join(sorted(set(part['verdict'])))})")
 
 
 def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.DataFrame:

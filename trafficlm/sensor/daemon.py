@@ -126,6 +126,8 @@ class Sensor:
         for verdict, count in sessions["verdict"].value_counts().iter_rows():
             self.metrics.add("alerts", count, verdict)
         self.metrics.set_total("sessions_reported_early", self.sessions.reported_early)
+        for rule, count in self.sessions.held_back.items():
+            self.metrics.set_total("sessions_held_back", count, rule)
         self.eve.write(eve_lines(sessions, self.model.labels, self.model.directory.name))
 
     def _write_stats(self) -> None:

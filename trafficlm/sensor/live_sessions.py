@@ -6,10 +6,12 @@ closed), or when it has been open ``report_s`` (so an ongoing scan alerts
 while it runs; its later flows make the next report). The reported rows come
 from the same ``build_sessions`` as triage, so both speak alike. The held
 flows are capped: past ``max_flows`` the sessions that began first are
-reported early, and counted.
+reported early, and counted, as are the sessions ``session_rules`` holds back.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import polars as pl
 
@@ -25,6 +27,7 @@ class LiveSessions:
         self.held: pl.DataFrame | None = None
         self.next_id = 1
         self.reported_early = 0
+        self.held_back: Counter[str] = Counter()  # sessions not alerted on their own, by rule
 
     def __len__(self) -> int:
         return 0 if self.held is None else self.held.height
@@ -72,7 +75,9 @@ class LiveSessions:
         flows = self.held.join(keys, on=list(KEY), how="semi").drop("verdict")
         rest = self.held.join(keys, on=list(KEY), how="anti")
         self.held = None if rest.is_empty() else rest
-        sessions = build_sessions(flows).sessions
+        table = build_sessions(flows)
+        self.held_back.update(table.held_back["rule"].to_list())
+        sessions = table.sessions
         sessions = sessions.with_columns(pl.col("session_id") + self.next_id - 1)
         self.next_id += sessions.height
         return sessions

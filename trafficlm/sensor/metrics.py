@@ -29,6 +29,7 @@ HELP = {
     "alert_lines_dropped": "EVE lines dropped while the output could not be written",
     "write_errors": "failed writes to the EVE file, by errno name",
     "sessions_reported_early": "sessions reported before closing to bound memory",
+    "sessions_held_back": "sessions not alerted on their own (too few flows, DoS collateral)",
 }
 GAUGES = {"open_flows": "flows in the flow table",
           "pending_flows": "completed flows waiting for the model",
@@ -51,10 +52,10 @@ class Metrics:
         with self._lock:
             self._counters[name, label] += value
 
-    def set_total(self, name: str, total: int) -> None:
+    def set_total(self, name: str, total: int, label: str = "") -> None:
         """A counter whose running total is kept elsewhere (the kernel, the flow table)."""
         with self._lock:
-            self._counters[name, ""] = total
+            self._counters[name, label] = total
 
     def set(self, name: str, value: float) -> None:
         with self._lock:

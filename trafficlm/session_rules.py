@@ -1,0 +1,96 @@
+"""Which sessions are believed as alerts of their own, and why the others are held back.
+
+A flow classifier judges one flow; some verdicts only mean something in
+numbers. A flood, a scan or a brute force is many connections: one HTTP
+request that happens to look like a flood flow is not a flood. So a volume
+verdict needs a minimum of flows at its destination, counted over every
+source in overlapping sessions (a flood from spoofed sources is many
+one-flow sessions), the way Suricata's threshold rules count
+(``track by_dst, count N``).
+
+During a denial of service the victim's other clients see resets and stalls
+that look unlike anything in training. Such "Unknown" sessions to the
+victim while the DoS session runs are not alerted on their own: they are
+counted in the DoS alert as its collateral.
+
+Nothing is dropped silently: every held-back session comes back with its
+reason, for triage's summary and the sensor's counters.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from trafficlm.model import UNKNOWN
+
+# (word in the verdict, flows needed at one destination); the first word that matches counts
+VOLUME_MINIMUM: tuple[tuple[str, int], ...] = (
+    ("DoS", 10), ("Scan", 5), ("Patator", 5), ("Brute Force", 5))
+HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
+                    "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
+                    "reason": pl.String}
+TOO_FEW, COLLATERAL = "too_few_flows", "dos_collateral"  # rule ids, for counters
+RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service"}
+
+
+def volume_minimum(verdict: pl.Expr) -> pl.Expr:
+    """Flows the verdict needs at one destination before it is believed (1: any)."""
+    needed = pl.lit(1)
+    for word, minimum in reversed(VOLUME_MINIMUM):
+        needed = pl.when(verdict.str.contains(word, literal=True)).then(minimum).otherwise(needed)
+    return needed
+
+
+def with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
+    """Adds ``destination_flows``: flows of the session's verdict at its destination, over
+    the sessions that overlap it (chained within ``gap_s``), whichever host they came from."""
+    same = ("dst_ip", "verdict")
+    ordered = sessions.sort([*same, "first_seen"]).with_columns(
+        pl.col("last_seen").cum_max().shift(1).over(same).alias("_previous_end"))
+    ordered = ordered.with_columns(
+        (pl.col("_previous_end").is_null()
+         | ((pl.col("first_seen") - pl.col("_previous_end")).dt.total_seconds() > gap_s))
+        .cum_sum().alias("_burst"))
+    return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("destination_flows")
+                                ).drop("_previous_end", "_burst")
+
+
+def believed(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(sessions to alert, with their collateral counted; held-back sessions and why)."""
+    judged = with_destination_volume(sessions, gap_s).with_columns(
+        volume_minimum(pl.col("verdict")).alias("needed"))
+    enough = pl.col("destination_flows") >= pl.col("needed")
+    too_few = judged.filter(~enough).with_columns(
+        pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",
+                  "dst_ip", "needed", "verdict").alias("reason"),
+        pl.lit(TOO_FEW).alias("rule"))
+    kept = judged.filter(enough).drop("destination_flows", "needed")
+    collateral = _collateral_of_dos(kept)
+    kept = kept.join(collateral.select("session_id"), on="session_id", how="anti")
+    kept = kept.join(_collateral_counts(collateral), left_on="session_id",
+                     right_on="dos_session", how="left").with_columns(
+        pl.col("collateral_flows").fill_null(0), pl.col("collateral_sources").fill_null(0))
+    held_back = pl.concat([part.select(list(HELD_BACK_SCHEMA)).cast(HELD_BACK_SCHEMA)
+                           for part in (too_few, collateral)])
+    return kept, held_back
+
+
+def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:
+    """Unknown sessions to a DoS session's destination while that DoS session ran."""
+    dos = sessions.filter(pl.col("verdict").str.contains("DoS", literal=True)).select(
+        pl.col("session_id").alias("dos_session"), pl.col("verdict").alias("dos_verdict"),
+        pl.col("src_ip").alias("dos_source"), "dst_ip",
+        pl.col("first_seen").alias("dos_first"), pl.col("last_seen").alias("dos_last"))
+    unknown = sessions.filter(pl.col("verdict") == UNKNOWN)
+    hits = unknown.join(dos, on="dst_ip").filter(
+        (pl.col("first_seen") <= pl.col("dos_last")) & (pl.col("last_seen") >= pl.col("dos_first")))
+    return hits.unique("session_id", keep="first", maintain_order=True).with_columns(
+        pl.format("unlike training while {} from {} ran against {}: its collateral",
+                  "dos_verdict", "dos_source", "dst_ip").alias("reason"),
+        pl.lit(COLLATERAL).alias("rule"))
+
+
+def _collateral_counts(collateral: pl.DataFrame) -> pl.DataFrame:
+    return collateral.group_by("dos_session").agg(
+        pl.col("flows").sum().cast(pl.UInt32).alias("collateral_flows"),
+        pl.col("src_ip").n_unique().cast(pl.UInt32).alias("collateral_sources"))
