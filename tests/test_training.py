@@ -15,8 +15,7 @@ import pytest
 from trafficlm.model import ModelError, TrafficModel
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
-from trafficlm.training.evaluate import evaluate
-from trafficlm.training.jobs import finetune_job
+from trafficlm.training.jobs import evaluate_job, finetune_job
 from trafficlm.training.pretrain import pretrain
 from trafficlm.training.report import markdown
 
@@ -94,9 +93,11 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert set(model.labels) == set(CLASSES)
     assert (tmp_path / "run" / "model" / "adapter" / "adapter_model.safetensors").exists()
 
-    results = evaluate(recipe, say=lambda m: None)
+    results = evaluate_job(recipe, say=lambda m: None)
     for name in ("results.json", "results.md", "confusion.png"):
         assert (tmp_path / "run" / "evaluation" / name).stat().st_size > 100
+    written = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation (held-out" in written and "- evaluate: " in written
     assert 0 <= results["model"]["macro_f1"] <= 1
     assert set(results["baselines"]) == {"knn_sequences", "random_forest_flow_stats"}
     assert "probe" in results

@@ -38,17 +38,31 @@ def finetune_job(recipe: Recipe, say=print) -> Path:
     return out
 
 
+def evaluate_job(recipe: Recipe, say=print) -> dict:
+    """Evaluate the recipe's model and write its model card from the results, so the card
+    always states what the latest evaluation measured."""
+    results = evaluate(recipe, say=say)
+    timings = _timings(recipe)
+    timings["evaluate"] = results["evaluation_seconds"]
+    (Path(recipe.output) / "timings.json").write_text(json.dumps(timings, indent=1),
+                                                      encoding="utf-8")
+    (Path(recipe.output) / "model" / "README.md").write_text(
+        model_card(recipe, results, timings), encoding="utf-8")
+    return results
+
+
 def all_jobs(recipe: Recipe, say=print) -> dict:
     timings = {}
     for name, job in (("pretrain", pretrain), ("finetune", finetune_job)):
         started = time.monotonic()
         job(recipe, say=say)
         timings[name] = round(time.monotonic() - started, 1)
-    started = time.monotonic()
-    results = evaluate(recipe, say=say)
-    timings["evaluate"] = round(time.monotonic() - started, 1)
     (Path(recipe.output) / "timings.json").write_text(json.dumps(timings, indent=1),
                                                       encoding="utf-8")
-    (Path(recipe.output) / "model" / "README.md").write_text(
-        model_card(recipe, results, timings), encoding="utf-8")
-    return results
+    return evaluate_job(recipe, say=say)
+
+
+def _timings(recipe: Recipe) -> dict:
+    """The recorded job durations of the recipe's run (pretrain, finetune), if any."""
+    path = Path(recipe.output) / "timings.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -19,12 +19,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trafficlm.training.config import load_recipe
-    from trafficlm.training.evaluate import evaluate
-    from trafficlm.training.jobs import all_jobs, finetune_job
+    from trafficlm.training.jobs import all_jobs, evaluate_job, finetune_job
     from trafficlm.training.pretrain import pretrain
 
     recipe = load_recipe(args.config)
-    jobs = {"pretrain": pretrain, "finetune": finetune_job, "evaluate": evaluate,
+    jobs = {"pretrain": pretrain, "finetune": finetune_job, "evaluate": evaluate_job,
             "all": all_jobs}
 
     def say(message: str) -> None:
