@@ -79,3 +79,4 @@ def test_whole_capture_table_counts_fitting_alerts(manifest, tmp_path):
     assert row["fitting_alert"] == 2  # the bundled model calls DNS tunnels DNS Tunnel
     assert table["summary"]["attacks_with_fitting_alert"] == 1.0
     assert table["summary"]["benign_captures"] == 0
+    assert (table["summary"]["attack_labels"], table["summary"]["single_capture_labels"]) == (1, 0)

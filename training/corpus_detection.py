@@ -68,6 +68,8 @@ def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
         "attack_captures": sum(r["captures"] for r in attacks),
         "attacks_with_fitting_alert": _share(attacks, "fitting_alert"),
         "attacks_with_any_alert": _share(attacks, "any_alert"),
+        "attack_labels": len(attacks),
+        "single_capture_labels": sum(r["captures"] == 1 for r in attacks),
     }
     say(f"corpus detection: {summary}")
     return {"summary": summary, "per_label": dict(sorted(counts.items()))}

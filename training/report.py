@@ -100,7 +100,12 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
              f"{_pct(s['attacks_with_fitting_alert'])} of {s['attack_captures']} "
              f"(any alert: {_pct(s['attacks_with_any_alert'])})",
              f"- benign captures with any alert: {_pct(s['benign_with_any_alert'])} of "
-             f"{s['benign_captures']}", "",
+             f"{s['benign_captures']}",
+             f"- the attack captures carry {s['attack_labels']} labels, "
+             f"{s['single_capture_labels']} of them on a single capture: most are attacks "
+             "no training data of ours stages",
+             "- an alert is a session triage reports, after its volume and collateral rules "
+             "(trafficlm/session_rules.py)", "",
              "| manifest label | captures | any alert | fitting alert |",
              "| --- | --- | --- | --- |"]
     for label, r in corpus["per_label"].items():
