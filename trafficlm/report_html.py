@@ -22,18 +22,24 @@ svg text{font:11px system-ui,sans-serif}"""
 WIDTH, ROW = 900, 16
 
 
-def html_report(flows: pl.DataFrame, sessions: pl.DataFrame, captures: list[str]) -> str:
-    """The page for one triage run: ``flows`` scored, ``sessions`` alerted."""
+def html_report(flows: pl.DataFrame, sessions: pl.DataFrame, held_back: pl.DataFrame,
+                captures: list[str]) -> str:
+    """The page for one triage run: ``flows`` scored, ``sessions`` alerted, and the
+    sessions held back (``session_rules``), so the reader sees what was not alerted."""
     parts = [f"<!doctype html><meta charset='utf-8'><title>TrafficLM triage</title>"
              f"<style>{STYLE}</style><h1>TrafficLM triage</h1>",
              f"<p>{len(captures)} capture(s): {escape(', '.join(captures))}<br>"
-             f"{flows.height} flows scored, {sessions.height} alerted session(s).</p>"]
+             f"{flows.height} flows scored, {sessions.height} alerted session(s), "
+             f"{held_back.height} held back.</p>"]
     if sessions.is_empty():
-        return "".join([*parts, "<p>No suspicious sessions.</p>"])
-    parts += ["<h2>Timeline</h2>", _timeline(sessions),
-              "<h2>Alerts per class</h2>", _class_bars(sessions),
-              "<h2>Top talkers</h2>", _talkers(sessions),
-              "<h2>Alerts</h2>", _alerts(sessions)]
+        parts.append("<p>No suspicious sessions.</p>")
+    else:
+        parts += ["<h2>Timeline</h2>", _timeline(sessions),
+                  "<h2>Alerts per class</h2>", _class_bars(sessions),
+                  "<h2>Top talkers</h2>", _talkers(sessions),
+                  "<h2>Alerts</h2>", _alerts(sessions)]
+    if not held_back.is_empty():
+        parts += ["<h2>Held back (not alerted on their own)</h2>", _held_back(held_back)]
     return "".join(parts)
 
 
@@ -90,6 +96,15 @@ def _alerts(sessions: pl.DataFrame) -> str:
                     f"<td><code>{escape(explanation(s))}</code></td></tr>")
     return ("<table><tr><th>#</th><th>sev</th><th>verdict</th><th>hosts</th><th>first seen</th>"
             f"<th>explanation</th></tr>{''.join(rows)}</table>")
+
+
+def _held_back(held_back: pl.DataFrame) -> str:
+    rows = "".join(f"<tr><td>{escape(h['verdict'])}</td><td>{escape(h['src_ip'])} → "
+                   f"{escape(h['dst_ip'])}</td><td>{h['flows']}</td>"
+                   f"<td>{escape(h['reason'])}</td></tr>"
+                   for h in held_back.iter_rows(named=True))
+    return ("<table><tr><th>verdict</th><th>hosts</th><th>flows</th><th>why</th></tr>"
+            f"{rows}</table>")
 
 
 def _colour(severity: int) -> str:
