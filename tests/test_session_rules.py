@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import polars as pl
-
 from trafficlm.model import BENIGN, UNKNOWN
+from trafficlm.sensor.live_sessions import LiveSessions
 from trafficlm.session_rules import COLLATERAL, TOO_FEW
 from trafficlm.sessions import build_sessions, explanation
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from scored_rows import T0, scored_flows
+
 VICTIM = "10.9.0.10"
-
-
-def scored_flows(rows: list[tuple[str, str, float, str, bool]]) -> pl.DataFrame:
-    """(source, destination, start in seconds after T0, model label, unlike training) per
-    flow, with the other columns sessions read filled in plainly."""
-    n = len(rows)
-    src, dst, offset, label, unlike = (list(column) for column in zip(*rows, strict=True))
-    start = [T0 + timedelta(seconds=s) for s in offset]
-    return pl.DataFrame({
-        "flow_id": list(range(1, n + 1)), "src_ip": src, "dst_ip": dst,
-        "src_port": [40000 + i for i in range(n)], "dst_port": [80] * n,
-        "proto": ["TCP"] * n, "start": start,
-        "end": [s + timedelta(milliseconds=50) for s in start],
-        "packets_fwd": [5] * n, "packets_bwd": [4] * n, "bytes_fwd": [400] * n,
-        "bytes_bwd": [900] * n, "rst_count": [0] * n, "label": label,
-        "confidence": [0.9] * n, "attack_score": [0.9 if x != BENIGN else 0.1 for x in label],
-        "unlike_training": unlike, "evidence": [None] * n,
-    }, schema_overrides={"start": pl.Datetime("ns", "UTC"), "end": pl.Datetime("ns", "UTC"),
-                         "evidence": pl.List(pl.String)})
 
 
 def test_two_flood_flows_are_held_back_with_their_reason():
@@ -83,3 +62,32 @@ def test_session_ids_follow_rank_and_flows_follow_their_session():
     assert table.held_back.is_empty()  # 7 PortScan flows at the victim: the lone one counts
     sizes = table.flows.group_by("session_id").len().sort("session_id")["len"].to_list()
     assert sizes == table.sessions.sort("session_id")["flows"].to_list()
+
+
+def test_live_parts_of_a_flood_keep_its_volume_and_its_collateral():
+    """The sensor reports an ongoing DoS every report_s: its small last part still counts
+    the flows reported before, and an unknown flow to the victim during the reported part
+    is still its collateral."""
+    live = LiveSessions(gap_s=300, report_s=60, max_flows=1_000_000)
+    live.add(scored_flows([("10.9.0.66", VICTIM, t, "DoS Slowloris", False)
+                           for t in range(0, 61, 5)]))  # 13 flows
+    first = live.due(at(61))
+    assert first["flows"].to_list() == [13]
+    live.add(scored_flows([("10.9.0.66", VICTIM, t, "DoS Slowloris", False)
+                           for t in (65, 70, 75, 80)]
+                          + [("10.9.0.20", VICTIM, 30, BENIGN, True)]))
+    rest = live.due(at(80 + 301))
+    assert rest["verdict"].to_list() == ["DoS Slowloris"] and rest["flows"].to_list() == [4]
+    assert rest["session_id"].to_list() == [2]
+    assert live.held_back == {COLLATERAL: 1} and len(live) == 0
+    # the same flows offline, in one piece: one alert, the unknown flow its collateral
+    whole = build_sessions(scored_flows(
+        [("10.9.0.66", VICTIM, t, "DoS Slowloris", False) for t in range(0, 81, 5)]
+        + [("10.9.0.20", VICTIM, 30, BENIGN, True)]))
+    assert whole.sessions["flows"].to_list() == [17]
+    assert whole.held_back["rule"].to_list() == [COLLATERAL]
+
+
+def at(seconds: float) -> int:
+    """T0 + seconds, in the nanoseconds the sensor's clock gives."""
+    return int((T0.timestamp() + seconds) * 1_000_000_000)

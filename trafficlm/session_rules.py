@@ -29,6 +29,8 @@ VOLUME_MINIMUM: tuple[tuple[str, int], ...] = (
 HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
                     "reason": pl.String}
+# what a reported session leaves behind as context for later parts (see ``believed``)
+CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows")
 TOO_FEW, COLLATERAL = "too_few_flows", "dos_collateral"  # rule ids, for counters
 RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service"}
 
@@ -55,24 +57,36 @@ def with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFram
                                 ).drop("_previous_end", "_burst")
 
 
-def believed(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(sessions to alert, with their collateral counted; held-back sessions and why)."""
-    judged = with_destination_volume(sessions, gap_s).with_columns(
+def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None = None
+             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(sessions to alert, with their collateral counted; held-back sessions and why).
+
+    ``context``: sessions already reported (the sensor reports long sessions in
+    parts), which count toward a destination's volume and can be the DoS whose
+    collateral a new session is; they are not returned again.
+    """
+    both = sessions.with_columns(pl.lit(False).alias("_context"))
+    if context is not None and not context.is_empty():
+        both = pl.concat([both, context.select(CONTEXT_COLUMNS).with_columns(
+            pl.lit(-1, pl.Int64).alias("session_id"), pl.lit(True).alias("_context"))],
+            how="diagonal_relaxed")
+    judged = with_destination_volume(both, gap_s).with_columns(
         volume_minimum(pl.col("verdict")).alias("needed"))
     enough = pl.col("destination_flows") >= pl.col("needed")
-    too_few = judged.filter(~enough).with_columns(
+    too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
         pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",
                   "dst_ip", "needed", "verdict").alias("reason"),
         pl.lit(TOO_FEW).alias("rule"))
     kept = judged.filter(enough).drop("destination_flows", "needed")
     collateral = _collateral_of_dos(kept)
-    kept = kept.join(collateral.select("session_id"), on="session_id", how="anti")
+    kept = kept.filter(~pl.col("_context")).drop("_context").join(
+        collateral.select("session_id"), on="session_id", how="anti")
     kept = kept.join(_collateral_counts(collateral), left_on="session_id",
                      right_on="dos_session", how="left").with_columns(
         pl.col("collateral_flows").fill_null(0), pl.col("collateral_sources").fill_null(0))
     held_back = pl.concat([part.select(list(HELD_BACK_SCHEMA)).cast(HELD_BACK_SCHEMA)
                            for part in (too_few, collateral)])
-    return kept, held_back
+    return kept.sort("session_id"), held_back
 
 
 def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:
@@ -81,7 +95,7 @@ def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:
         pl.col("session_id").alias("dos_session"), pl.col("verdict").alias("dos_verdict"),
         pl.col("src_ip").alias("dos_source"), "dst_ip",
         pl.col("first_seen").alias("dos_first"), pl.col("last_seen").alias("dos_last"))
-    unknown = sessions.filter(pl.col("verdict") == UNKNOWN)
+    unknown = sessions.filter((pl.col("verdict") == UNKNOWN) & ~pl.col("_context"))
     hits = unknown.join(dos, on="dst_ip").filter(
         (pl.col("first_seen") <= pl.col("dos_last")) & (pl.col("last_seen") >= pl.col("dos_first")))
     return hits.unique("session_id", keep="first", maintain_order=True).with_columns(

@@ -31,8 +31,10 @@ def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
         .alias("verdict"))
 
 
-def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
-    """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training."""
+def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
+                   context: pl.DataFrame | None = None) -> SessionTable:
+    """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training.
+    ``context``: sessions reported before, for the rules (``session_rules.believed``)."""
     alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
     held_back = pl.DataFrame(schema=HELD_BACK_SCHEMA)
     if alerted.is_empty():
@@ -67,9 +69,9 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0) -> SessionTable:
         pl.col("flow_id").first(),
         pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
     )
-    sessions, held_back = believed(sessions, gap_s)
+    sessions, held_back = believed(sessions, gap_s, context)
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
-    sessions = sessions.sort(["severity", "flows"], descending=[False, True])
+    sessions = sessions.sort(["severity", "flows"], descending=[False, True], maintain_order=True)
     return SessionTable(*_numbered_by_rank(sessions, alerted), held_back)
 
 

@@ -7,6 +7,9 @@ while it runs; its later flows make the next report). The reported rows come
 from the same ``build_sessions`` as triage, so both speak alike. The held
 flows are capped: past ``max_flows`` the sessions that began first are
 reported early, and counted, as are the sessions ``session_rules`` holds back.
+Those rules see every held flow and the sessions reported in the last
+``gap_s``, so a session reported in parts is judged as offline triage judges
+it whole.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from collections import Counter
 
 import polars as pl
 
+from trafficlm.session_rules import CONTEXT_COLUMNS
 from trafficlm.sessions import alerted_flows, build_sessions
 
 KEY = ("src_ip", "dst_ip", "verdict")
 NS = 1_000_000_000
+CONTEXT_SESSIONS = 10_000  # reported sessions remembered for the rules of later parts
 
 
 class LiveSessions:
@@ -28,6 +33,8 @@ class LiveSessions:
         self.next_id = 1
         self.reported_early = 0
         self.held_back: Counter[str] = Counter()  # sessions not alerted on their own, by rule
+        self.context: pl.DataFrame | None = None  # sessions reported lately (_remember)
+        self.context_evicted = 0
 
     def __len__(self) -> int:
         return 0 if self.held is None else self.held.height
@@ -70,14 +77,31 @@ class LiveSessions:
         return self._take(self.held.select(KEY).unique())
 
     def _take(self, keys: pl.DataFrame) -> pl.DataFrame | None:
+        """Report the sessions of ``keys``. They are judged beside every held flow and the
+        sessions reported in the last ``gap_s``, so a flood reported in parts keeps its
+        volume and a victim's collateral is seen whichever part comes first."""
         if keys.is_empty():
             return None
-        flows = self.held.join(keys, on=list(KEY), how="semi").drop("verdict")
-        rest = self.held.join(keys, on=list(KEY), how="anti")
-        self.held = None if rest.is_empty() else rest
-        table = build_sessions(flows)
-        self.held_back.update(table.held_back["rule"].to_list())
-        sessions = table.sessions
-        sessions = sessions.with_columns(pl.col("session_id") + self.next_id - 1)
+        table = build_sessions(self.held.drop("verdict"), self.gap_s, self.context)
+        self.held = self.held.join(keys, on=list(KEY), how="anti")
+        if self.held.is_empty():
+            self.held = None
+        self.held_back.update(table.held_back.join(keys, on=list(KEY), how="semi")["rule"])
+        sessions = table.sessions.join(keys, on=list(KEY), how="semi").with_columns(
+            pl.int_range(self.next_id, self.next_id + pl.len(), dtype=pl.Int64)
+            .alias("session_id"))
         self.next_id += sessions.height
+        self._remember(sessions)
         return sessions
+
+    def _remember(self, sessions: pl.DataFrame) -> None:
+        """Keep reported sessions as context for ``gap_s`` after they end, at most
+        ``CONTEXT_SESSIONS`` of them (the oldest leave first, counted)."""
+        reported = sessions.select(CONTEXT_COLUMNS)
+        context = reported if self.context is None else pl.concat([self.context, reported])
+        newest = context["last_seen"].max()
+        context = context.filter((newest - pl.col("last_seen")).dt.total_seconds() <= self.gap_s)
+        if context.height > CONTEXT_SESSIONS:
+            self.context_evicted += context.height - CONTEXT_SESSIONS
+            context = context.sort("last_seen").tail(CONTEXT_SESSIONS)
+        self.context = context
