@@ -58,7 +58,10 @@ class LiveSessions:
                              | ((now - pl.col("first")).dt.total_seconds() >= self.report_s))
         ready = pl.concat([ready, self._over_cap(spans.join(ready, on=list(KEY), how="anti"),
                                                  self.held.height - ready["len"].sum())])
-        return self._take(ready.select(KEY))
+        waiting = spans.join(ready, on=list(KEY), how="anti").select(
+            *KEY, pl.col("first").alias("first_seen"), pl.col("last").alias("last_seen"),
+            pl.col("len").alias("flows"))
+        return self._take(ready.select(KEY), waiting)
 
     def _over_cap(self, waiting: pl.DataFrame, held_after: int) -> pl.DataFrame:
         """The earliest-begun sessions whose report brings the held flows under the cap."""
@@ -74,20 +77,24 @@ class LiveSessions:
         """Every held session (shutdown)."""
         if self.held is None:
             return None
-        return self._take(self.held.select(KEY).unique())
+        return self._take(self.held.select(KEY).unique(), None)
 
-    def _take(self, keys: pl.DataFrame) -> pl.DataFrame | None:
-        """Report the sessions of ``keys``. They are judged beside every held flow and the
-        sessions reported in the last ``gap_s``, so a flood reported in parts keeps its
-        volume and a victim's collateral is seen whichever part comes first."""
+    def _take(self, keys: pl.DataFrame, waiting: pl.DataFrame | None) -> pl.DataFrame | None:
+        """Report the sessions of ``keys``. The rules judge them beside the sessions still
+        ``waiting`` (one span per key) and those reported in the last ``gap_s``, so a flood
+        reported in parts keeps its volume and a victim's collateral is seen whichever part
+        comes first; only the due flows are aggregated, so a report stays cheap."""
         if keys.is_empty():
             return None
-        table = build_sessions(self.held.drop("verdict"), self.gap_s, self.context)
+        flows = self.held.join(keys, on=list(KEY), how="semi").drop("verdict")
         self.held = self.held.join(keys, on=list(KEY), how="anti")
         if self.held.is_empty():
             self.held = None
-        self.held_back.update(table.held_back.join(keys, on=list(KEY), how="semi")["rule"])
-        sessions = table.sessions.join(keys, on=list(KEY), how="semi").with_columns(
+        known = [c for c in (self.context, waiting) if c is not None and not c.is_empty()]
+        context = pl.concat(known, how="vertical_relaxed") if known else None
+        table = build_sessions(flows, self.gap_s, context)
+        self.held_back.update(table.held_back["rule"])
+        sessions = table.sessions.with_columns(
             pl.int_range(self.next_id, self.next_id + pl.len(), dtype=pl.Int64)
             .alias("session_id"))
         self.next_id += sessions.height
