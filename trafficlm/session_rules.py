@@ -70,16 +70,9 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
         both = pl.concat([both, context.select(CONTEXT_COLUMNS).with_columns(
             pl.lit(-1, pl.Int64).alias("session_id"), pl.lit(True).alias("_context"))],
             how="diagonal_relaxed")
-    judged = with_destination_volume(both, gap_s).with_columns(
-        volume_minimum(pl.col("verdict")).alias("needed"))
-    enough = pl.col("destination_flows") >= pl.col("needed")
-    too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
-        pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",
-                  "dst_ip", "needed", "verdict").alias("reason"),
-        pl.lit(TOO_FEW).alias("rule"))
-    kept = judged.filter(enough).drop("destination_flows", "needed")
-    collateral = _collateral_of_dos(kept)
-    kept = kept.filter(~pl.col("_context")).drop("_context").join(
+    enough, too_few = _split_by_volume(both, gap_s)
+    collateral = _collateral_of_dos(enough)
+    kept = enough.filter(~pl.col("_context")).drop("_context").join(
         collateral.select("session_id"), on="session_id", how="anti")
     kept = kept.join(_collateral_counts(collateral), left_on="session_id",
                      right_on="dos_session", how="left").with_columns(
@@ -87,6 +80,19 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
     held_back = pl.concat([part.select(list(HELD_BACK_SCHEMA)).cast(HELD_BACK_SCHEMA)
                            for part in (too_few, collateral)])
     return kept.sort("session_id"), held_back
+
+
+def _split_by_volume(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(sessions whose destination saw enough flows of their verdict, context included;
+    the new ones that did not, with the reason)."""
+    judged = with_destination_volume(sessions, gap_s).with_columns(
+        volume_minimum(pl.col("verdict")).alias("needed"))
+    enough = pl.col("destination_flows") >= pl.col("needed")
+    too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
+        pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",
+                  "dst_ip", "needed", "verdict").alias("reason"),
+        pl.lit(TOO_FEW).alias("rule"))
+    return judged.filter(enough).drop("destination_flows", "needed"), too_few
 
 
 def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:

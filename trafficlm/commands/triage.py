@@ -111,9 +111,9 @@ def _warn_held_back(held_back: pl.DataFrame) -> None:
     from trafficlm.session_rules import RULES
 
     for (rule,), part in held_back.group_by("rule", maintain_order=True):
+        verdicts = ", ".join(sorted(set(part["verdict"])))
         warn(f"{part.height} session(s) of {part['flows'].sum()} flow(s) held back: "
-             f"{RULES[rule]} "
-             f"({', '.join(sorted(set(part['verdict'])))})")
+             f"{RULES[rule]} ({verdicts})")
 
 
 def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.DataFrame:
