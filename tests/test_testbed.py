@@ -7,7 +7,6 @@ CI runs as root and .ci/run installs the tools, so this runs there; it skips
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import signal
@@ -20,11 +19,11 @@ from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.cli import main
 from trafficlm.training.testbed.runner import RunOptions, run_testbed
 from trafficlm.training.testbed.servers import LOGIN_USER
-from trafficlm.training.testbed.topology import DARK, SUBNET, address
+from trafficlm.training.testbed.topology import SUBNET, address
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="the testbed needs root and iproute2")
-SHORT = ["web_browsing", "dns_lookups", "portscan_syn", "portscan_dark", "ssh_bruteforce", "xss"]
+SHORT = ["web_browsing", "dns_lookups", "portscan_syn", "ssh_bruteforce", "xss"]
 
 
 def host_state() -> tuple[str, str]:
@@ -55,7 +54,7 @@ def test_short_profile_labels_flows_and_leaves_nothing_behind(tmp_path):
         sniffer.send_signal(signal.SIGINT)
         sniffer.wait(timeout=20)
 
-    assert [s["status"] for s in manifest["steps"]] == ["ok"] * len(SHORT), manifest["steps"]
+    assert [s["status"] for s in manifest["steps"]] == ["ok"] * 5, manifest["steps"]
     labels = {label for step in manifest["steps"] for label in step["flows"]}
     assert {"BENIGN", "PortScan", "SSH-Patator", "Web Attack \u2013 XSS"} <= labels
 
@@ -64,16 +63,6 @@ def test_short_profile_labels_flows_and_leaves_nothing_behind(tmp_path):
     assert len(attacker) >= 900  # 1,000 ports probed
     assert {r["Label"] for r in attacker} == {"PortScan"}
     assert {r["Label"] for r in scan if r not in attacker} <= {"BENIGN"}
-
-    dark = tmp_path / "tb" / "captures" / "portscan_dark.pcap"
-    assert main(["flows", str(dark), "--format", "jsonl", "--out", str(tmp_path / "d.jsonl")]) == 0
-    probes = [f for line in (tmp_path / "d.jsonl").read_text().splitlines()
-              if (f := json.loads(line))["dst_ip"] == DARK]
-    assert len({f["dst_port"] for f in probes}) >= 900  # every port probed, none answered
-    assert all(f["packets_bwd"] == 0 for f in probes)
-    labels = {r["Label"] for r in read_labels(tmp_path / "tb" / "labels" / "portscan_dark.csv")
-              if r["Destination IP"] == DARK}
-    assert labels == {"PortScan"}
 
     for step in manifest["steps"]:  # every flow of every capture has a label
         capture = tmp_path / "tb" / "captures" / f"{step['name']}.pcap"

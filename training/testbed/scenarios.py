@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trafficlm.training.testbed.servers import LOGIN_PASSWORD, LOGIN_USER
-from trafficlm.training.testbed.topology import DARK, address
+from trafficlm.training.testbed.topology import address
 from trafficlm.training.testbed.webapp import PASSWORD as WEB_PASSWORD
 from trafficlm.training.testbed.webapp import USER as WEB_USER
 
@@ -120,8 +120,8 @@ def mqtt_telemetry(b: Budget) -> Commands:
     return commands
 
 
-def nmap(*options: str, target: str = SERVER) -> Callable[[Budget], Commands]:
-    return lambda b: [["nmap", "-n", "-Pn", "-r", *options, target]]
+def nmap(*options: str) -> Callable[[Budget], Commands]:
+    return lambda b: [["nmap", "-n", "-Pn", "-r", *options, SERVER]]
 
 
 def hydra(target: list[str], *options: str) -> Callable[[Budget], Commands]:
@@ -209,13 +209,6 @@ SCENARIOS = {s.name: s for s in (
              "nmap SYN scan of ports 1-1000"),
     Scenario("portscan_connect", "PortScan", "attacker", ("nmap",),
              nmap("-sT", "-p", "1-1000"), "nmap connect scan of ports 1-1000"),
-    # --send-ip: the kernel's neighbour entry carries the probes, as nmap's own ARP would
-    # find no one; one retry and 100 probes/s at least, as a scan of a silent host would
-    # otherwise crawl
-    Scenario("portscan_dark", "PortScan", "attacker", ("nmap",),
-             nmap("-sS", "--send-ip", "-T4", "--max-retries", "1", "--min-rate", "100",
-                  "-p", "1-1000", target=DARK),
-             "nmap SYN scan of ports 1-1000 of an address whose probes go unanswered"),
     Scenario("version_scan", "ServiceScan", "attacker", ("nmap",),
              nmap("-sV", "-p", "21,22,53,80,443,1883,5201"), "nmap service/version detection"),
     Scenario("udp_scan", "UDPScan", "attacker", ("nmap",), nmap("-sU", "--top-ports", "1000"),

@@ -21,11 +21,6 @@ from trafficlm.training.testbed.shell import TestbedError, in_ns, run
 
 SUBNET = "10.203.0"  # a /24 that exists only inside the testbed
 HOSTS = {"server": 10, "client": 20, "attacker": 66}
-# An address no host owns, reachable from the attacker through a fixed neighbour entry:
-# frames to it cross the switch (and its captures) and nobody answers, as when a
-# firewall drops the probes. Real scans mostly meet such silence, not RSTs.
-DARK = f"{SUBNET}.99"
-DARK_MAC = "02:00:00:00:00:99"
 NAMESPACE_PREFIX = "tlmtb-"
 
 
@@ -88,8 +83,6 @@ class Topology:
             for namespace, device in ((self.switch, port), (self.ns(host), "eth0")):
                 run(in_ns(namespace, ["ethtool", "-K", device, "tso", "off", "gso", "off",
                                       "gro", "off", "tx", "off", "rx", "off"]), check=False)
-        run(in_ns(self.ns("attacker"), ["ip", "neigh", "replace", DARK, "lladdr", DARK_MAC,
-                                        "dev", "eth0", "nud", "permanent"]))
         self._wait_for_links()
 
     def _wait_for_links(self, seconds: float = 5.0) -> None:
