@@ -36,10 +36,9 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training.
     ``context``: sessions reported before, for the rules (``session_rules.believed``)."""
     alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
-    held_back = pl.DataFrame(schema=HELD_BACK_SCHEMA)
     if alerted.is_empty():
         return SessionTable(_empty_sessions(), alerted.with_columns(
-            pl.lit(0, pl.Int64).alias("session_id")), held_back)
+            pl.lit(0, pl.Int64).alias("session_id")), pl.DataFrame(schema=HELD_BACK_SCHEMA))
     same = ((pl.col("src_ip") == pl.col("src_ip").shift(1))
             & (pl.col("dst_ip") == pl.col("dst_ip").shift(1))
             & (pl.col("verdict") == pl.col("verdict").shift(1))
