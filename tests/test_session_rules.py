@@ -91,3 +91,12 @@ def test_live_parts_of_a_flood_keep_its_volume_and_its_collateral():
 def at(seconds: float) -> int:
     """T0 + seconds, in the nanoseconds the sensor's clock gives."""
     return int((T0.timestamp() + seconds) * 1_000_000_000)
+
+
+def test_every_denial_of_service_verdict_is_high_severity_and_has_collateral():
+    """CIC-IDS2017 names its distributed floods "DDoS": one predicate serves severity,
+    volume and collateral, so it is treated as the DoS it is everywhere."""
+    flood = [(f"198.51.100.{i}", VICTIM, i * 0.1, "DDoS", False) for i in range(12)]
+    table = build_sessions(scored_flows([*flood, ("10.9.0.20", VICTIM, 0.5, BENIGN, True)]))
+    assert set(table.sessions["severity"]) == {1}
+    assert table.held_back["rule"].to_list() == [COLLATERAL]

@@ -23,9 +23,10 @@ import polars as pl
 
 from trafficlm.model import UNKNOWN
 
+DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
 # (word in the verdict, flows needed at one destination); the first word that matches counts
 VOLUME_MINIMUM: tuple[tuple[str, int], ...] = (
-    ("DoS", 10), ("Scan", 5), ("Patator", 5), ("Brute Force", 5))
+    (DOS_WORD, 10), ("Scan", 5), ("Patator", 5), ("Brute Force", 5))
 HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
                     "reason": pl.String}
@@ -33,6 +34,11 @@ HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
 CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows")
 TOO_FEW, COLLATERAL = "too_few_flows", "dos_collateral"  # rule ids, for counters
 RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service"}
+
+
+def is_dos(verdict: pl.Expr) -> pl.Expr:
+    """Whether a verdict is a denial of service (for severity, volume and collateral)."""
+    return verdict.str.contains(DOS_WORD, literal=True)
 
 
 def volume_minimum(verdict: pl.Expr) -> pl.Expr:
@@ -97,7 +103,7 @@ def _split_by_volume(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame
 
 def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:
     """Unknown sessions to a DoS session's destination while that DoS session ran."""
-    dos = sessions.filter(pl.col("verdict").str.contains("DoS", literal=True)).select(
+    dos = sessions.filter(is_dos(pl.col("verdict"))).select(
         pl.col("session_id").alias("dos_session"), pl.col("verdict").alias("dos_verdict"),
         pl.col("src_ip").alias("dos_source"), "dst_ip",
         pl.col("first_seen").alias("dos_first"), pl.col("last_seen").alias("dos_last"))

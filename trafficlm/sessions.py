@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from trafficlm.model import BENIGN, UNKNOWN
-from trafficlm.session_rules import HELD_BACK_SCHEMA, believed
+from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _numbered_by_rank(sessions: pl.DataFrame, alerted: pl.DataFrame
 
 def severity(verdict: pl.Expr, confidence: pl.Expr) -> pl.Expr:
     """Suricata's scale, 1 (high) to 3 (low): denial of service and confident attacks first."""
-    high = verdict.str.starts_with("DoS") | verdict.str.contains("Sql Injection")
+    high = is_dos(verdict) | verdict.str.contains("Sql Injection")
     return (pl.when(high & (confidence >= 0.8)).then(1)
             .when((verdict != UNKNOWN) & (confidence >= 0.6)).then(2)
             .otherwise(3).alias("severity"))
