@@ -23,6 +23,13 @@ class SessionTable:
     flows: pl.DataFrame  # those sessions' alerted flows, with their session_id
     held_back: pl.DataFrame  # sessions not alerted on their own, and why (session_rules)
 
+    @classmethod
+    def empty(cls, alerted: pl.DataFrame | None = None) -> SessionTable:
+        """No session; ``alerted``: the (empty) alerted flows, kept for their columns."""
+        flows = pl.DataFrame() if alerted is None else alerted
+        return cls(_empty_sessions(), flows.with_columns(pl.lit(0, pl.Int64).alias("session_id")),
+                   pl.DataFrame(schema=HELD_BACK_SCHEMA))
+
 
 def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
     """The flows worth an alert (an attack class, or unlike training), with their verdict."""
@@ -37,8 +44,7 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
     ``context``: sessions reported before, for the rules (``session_rules.believed``)."""
     alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
     if alerted.is_empty():
-        return SessionTable(_empty_sessions(), alerted.with_columns(
-            pl.lit(0, pl.Int64).alias("session_id")), pl.DataFrame(schema=HELD_BACK_SCHEMA))
+        return SessionTable.empty(alerted)
     same = ((pl.col("src_ip") == pl.col("src_ip").shift(1))
             & (pl.col("dst_ip") == pl.col("dst_ip").shift(1))
             & (pl.col("verdict") == pl.col("verdict").shift(1))

@@ -81,18 +81,15 @@ def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO
             html: IO | None, extract_dir: Path | None) -> int:
     from trafficlm.extract import extract_sessions
     from trafficlm.report_html import html_report
-    from trafficlm.session_rules import HELD_BACK_SCHEMA
-    from trafficlm.sessions import build_sessions
+    from trafficlm.sessions import SessionTable, build_sessions
 
     if not frames:
         warn("0 flows, nothing to triage")
-        flows = pl.DataFrame()
-        sessions = pl.DataFrame(schema={"session_id": pl.Int64})
-        held_back = pl.DataFrame(schema=HELD_BACK_SCHEMA)
+        flows, table = pl.DataFrame(), SessionTable.empty()
+        sessions = table.sessions
     else:
         flows = pl.concat(frames, how="vertical_relaxed")
         table = build_sessions(flows)
-        held_back = table.held_back
         sessions = _with_protocol_fields(table.sessions, table.flows)
         warn(f"{flows.height} flows scored, {table.flows.height} alerted in "
              f"{sessions.height} session(s)")
@@ -102,7 +99,7 @@ def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO
             warn(f"{packets} packets of {sessions.height} session(s) written to {extract_dir}")
     _write(sessions, model, args.format, out)
     if html is not None:
-        html.write(html_report(flows, sessions, held_back, args.captures))
+        html.write(html_report(flows, sessions, table.held_back, args.captures))
     return sessions.height
 
 
