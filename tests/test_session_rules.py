@@ -100,3 +100,12 @@ def test_every_denial_of_service_verdict_is_high_severity_and_has_collateral():
     table = build_sessions(scored_flows([*flood, ("10.9.0.20", VICTIM, 0.5, BENIGN, True)]))
     assert set(table.sessions["severity"]) == {1}
     assert table.held_back["rule"].to_list() == [COLLATERAL]
+
+
+def test_the_live_memory_of_reported_sessions_is_bounded_and_counts_what_it_forgets():
+    live = LiveSessions(gap_s=300, report_s=60, max_flows=1_000_000, max_context=3)
+    live.add(scored_flows([(f"10.9.1.{i}", VICTIM, i, "Web Attack \u2013 XSS", False)
+                           for i in range(5)]))
+    assert live.due(at(400)).height == 5
+    assert live.context.height == 3 and live.context_evicted == 2
+    assert live.context["src_ip"].to_list() == ["10.9.1.2", "10.9.1.3", "10.9.1.4"]  # newest

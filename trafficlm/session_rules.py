@@ -41,7 +41,7 @@ def is_dos(verdict: pl.Expr) -> pl.Expr:
     return verdict.str.contains(DOS_WORD, literal=True)
 
 
-def volume_minimum(verdict: pl.Expr) -> pl.Expr:
+def _volume_minimum(verdict: pl.Expr) -> pl.Expr:
     """Flows the verdict needs at one destination before it is believed (1: any)."""
     needed = pl.lit(1)
     for word, minimum in reversed(VOLUME_MINIMUM):
@@ -49,7 +49,7 @@ def volume_minimum(verdict: pl.Expr) -> pl.Expr:
     return needed
 
 
-def with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
+def _with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
     """Adds ``destination_flows``: flows of the session's verdict at its destination, over
     the sessions that overlap it (chained within ``gap_s``), whichever host they came from."""
     same = ("dst_ip", "verdict")
@@ -91,8 +91,8 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
 def _split_by_volume(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(sessions whose destination saw enough flows of their verdict, context included;
     the new ones that did not, with the reason)."""
-    judged = with_destination_volume(sessions, gap_s).with_columns(
-        volume_minimum(pl.col("verdict")).alias("needed"))
+    judged = _with_destination_volume(sessions, gap_s).with_columns(
+        _volume_minimum(pl.col("verdict")).alias("needed"))
     enough = pl.col("destination_flows") >= pl.col("needed")
     too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
         pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",

@@ -128,7 +128,7 @@ class Sensor:
         self.metrics.set_total("sessions_reported_early", self.sessions.reported_early)
         for rule, count in self.sessions.held_back.items():
             self.metrics.set_total("sessions_held_back", count, rule)
-        self.metrics.set_total("session_context_evicted", self.sessions.context_evicted)
+        self.metrics.set_total("sessions_context_evicted", self.sessions.context_evicted)
         self.eve.write(eve_lines(sessions, self.model.labels, self.model.directory.name))
 
     def _write_stats(self) -> None:

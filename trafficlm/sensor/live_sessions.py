@@ -27,8 +27,10 @@ CONTEXT_SESSIONS = 10_000  # reported sessions remembered for the rules of later
 
 
 class LiveSessions:
-    def __init__(self, gap_s: float, report_s: float, max_flows: int) -> None:
+    def __init__(self, gap_s: float, report_s: float, max_flows: int,
+                 max_context: int = CONTEXT_SESSIONS) -> None:
         self.gap_s, self.report_s, self.max_flows = gap_s, report_s, max_flows
+        self.max_context = max_context
         self.held: pl.DataFrame | None = None
         self.next_id = 1
         self.reported_early = 0
@@ -103,12 +105,12 @@ class LiveSessions:
 
     def _remember(self, sessions: pl.DataFrame) -> None:
         """Keep reported sessions as context for ``gap_s`` after they end, at most
-        ``CONTEXT_SESSIONS`` of them (the oldest leave first, counted)."""
+        ``max_context`` of them (the oldest leave first, counted)."""
         reported = sessions.select(CONTEXT_COLUMNS)
         context = reported if self.context is None else pl.concat([self.context, reported])
         newest = context["last_seen"].max()
         context = context.filter((newest - pl.col("last_seen")).dt.total_seconds() <= self.gap_s)
-        if context.height > CONTEXT_SESSIONS:
-            self.context_evicted += context.height - CONTEXT_SESSIONS
-            context = context.sort("last_seen").tail(CONTEXT_SESSIONS)
+        if context.height > self.max_context:
+            self.context_evicted += context.height - self.max_context
+            context = context.sort("last_seen").tail(self.max_context)
         self.context = context

@@ -30,7 +30,7 @@ HELP = {
     "write_errors": "failed writes to the EVE file, by errno name",
     "sessions_reported_early": "sessions reported before closing to bound memory",
     "sessions_held_back": "sessions not alerted on their own (too few flows, DoS collateral)",
-    "session_context_evicted": "reported sessions forgotten early by the session rules' memory",
+    "sessions_context_evicted": "reported sessions forgotten early by the session rules' memory",
 }
 GAUGES = {"open_flows": "flows in the flow table",
           "pending_flows": "completed flows waiting for the model",
