@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except TrafficLMError as err:
         print(f"trafficlm: error: {err}", file=sys.stderr)
-        return int(ExitCode.FAILURE)
+        return int(err.exit_code)
     except BrokenPipeError:  # `trafficlm flows x.pcap | head`
         sys.stderr.close()
         return int(ExitCode.OK)

@@ -22,6 +22,8 @@ class ExitCode(enum.IntEnum):
 class TrafficLMError(Exception):
     """Base class for errors that are the input's fault, not the program's."""
 
+    exit_code = ExitCode.FAILURE  # what the command exits with when this ends it
+
 
 class CaptureError(TrafficLMError):
     """A capture file cannot be read (further): not a capture, corrupt, unreadable."""

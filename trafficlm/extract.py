@@ -9,8 +9,10 @@ file; later IP fragments carry no ports and are not extracted.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from trafficlm.capture.decode import decode
 from trafficlm.errors import CaptureError
 from trafficlm.flows import FlowBatch
 from trafficlm.hashing import mix64
+from trafficlm.output import OutputError
 
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262144
@@ -45,14 +48,12 @@ def flow_pair_keys(flows: FlowBatch) -> np.ndarray:
 
 def check_directory(directory: str) -> Path:
     """Create ``directory`` now, so an unusable path fails before any work."""
-    from trafficlm.output import OutputError
-
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".trafficlm-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".trafficlm-write-test", dir=path)  # O_EXCL
+        os.close(fd)
+        os.unlink(probe)
     except OSError as err:
         raise OutputError(f"{directory}: cannot write extracted sessions: "
                           f"{err.strerror or err}") from None
@@ -62,15 +63,52 @@ def check_directory(directory: str) -> Path:
 def extract_sessions(alerted: pl.DataFrame, sessions: pl.DataFrame, directory: Path) -> int:
     """Write one pcap per session from ``alerted`` flows (with session_id, pair_key,
     capture, start, end). Returns the packets written."""
-    names = {row["session_id"]: directory / _file_name(row)
-             for row in sessions.iter_rows(named=True)}
+    files = SessionFiles({row["session_id"]: directory / _file_name(row)
+                          for row in sessions.iter_rows(named=True)})
     written = 0
     for capture in alerted["capture"].unique().to_list():
         flows = alerted.filter(pl.col("capture") == capture).select(
             "pair_key", pl.col("start").dt.epoch("ns").alias("from"),
             pl.col("end").dt.epoch("ns").alias("to"), "session_id")
-        written += _extract_capture(capture, flows, names)
+        written += _extract_capture(capture, flows, files)
     return written
+
+
+class SessionFiles:
+    """One pcap per session, begun afresh by each run (a second run must not double every
+    file) and never written through a symbolic link (triage often runs as root in a
+    shared directory, where a planted link would make it write anywhere)."""
+
+    def __init__(self, names: dict[int, Path]) -> None:
+        self.names = names
+        self._begun: set[int] = set()
+
+    def append(self, session: int, linktype: int, records: bytes) -> None:
+        path = self.names[session]
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            if session not in self._begun:
+                if os.path.lexists(path):
+                    os.unlink(path)  # a link is removed itself, its target untouched
+                flags |= os.O_CREAT | os.O_EXCL
+            fd = os.open(path, flags, 0o644)
+            try:
+                if session not in self._begun:
+                    _write_all(fd, struct.pack("<IHHiIII", PCAP_NS_MAGIC, 2, 4, 0, 0,
+                                               SNAPLEN, linktype))
+                    self._begun.add(session)
+                _write_all(fd, records)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise OutputError(f"{path}: cannot write the session's packets: "
+                              f"{err.strerror or err}") from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with memoryview(data) as view:
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _file_name(session: dict) -> str:
@@ -78,7 +116,7 @@ def _file_name(session: dict) -> str:
     return f"session-{session['session_id']:04d}-{slug}.pcap"
 
 
-def _extract_capture(capture: str, flows: pl.DataFrame, names: dict[int, Path]) -> int:
+def _extract_capture(capture: str, flows: pl.DataFrame, files: SessionFiles) -> int:
     wanted = flows["pair_key"].to_numpy()
     written = 0
     try:
@@ -93,21 +131,17 @@ def _extract_capture(capture: str, flows: pl.DataFrame, names: dict[int, Path]) 
                                  "ts": records.ts_ns[rows]}).join(flows, on="pair_key")
             hits = hits.filter((pl.col("ts") >= pl.col("from")) & (pl.col("ts") <= pl.col("to")))
             for (session,), part in hits.group_by("session_id"):
-                written += _append(names[session], records, part["row"].unique().sort()
-                                   .to_numpy())
+                written += _append(files, session, records,
+                                   part["row"].unique().sort().to_numpy())
     except CaptureError:
         pass  # triage already reported the broken capture; what came before is written
     return written
 
 
-def _append(path: Path, records, rows: np.ndarray) -> int:
+def _append(files: SessionFiles, session: int, records, rows: np.ndarray) -> int:
     linktype = int(records.linktype[rows[0]])
     rows = rows[records.linktype[rows] == linktype]  # one link type per pcap file
-    new = not path.exists()
-    with open(path, "ab") as out:
-        if new:
-            out.write(struct.pack("<IHHiIII", PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, linktype))
-        out.write(_pcap_records(records, rows).tobytes())
+    files.append(session, linktype, _pcap_records(records, rows).tobytes())
     return len(rows)
 
 

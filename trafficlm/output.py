@@ -1,23 +1,122 @@
 """Writing tables to stdout or a file in the formats every command shares.
 
 The output file is opened before any work starts, so an unwritable path is
-reported at once instead of after a long run.
+reported at once instead of after a long run, and an output that names one
+of the inputs is refused before it can truncate it. Writes go out whole
+lines at a time: when the disk fills, the file is cut back to its last whole
+line and the run ends with one line naming the file and where it ends
+(exit 3), never a traceback or half a JSON object.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
+import os
 import sys
-from typing import IO
 
 import polars as pl
 
-from trafficlm.errors import TrafficLMError
+from trafficlm.errors import ExitCode, TrafficLMError
 
 FORMATS = ("table", "jsonl", "csv", "parquet")
+FLUSH_BYTES = 1 << 20  # buffered output goes to the file in pieces of about this size
 
 
 class OutputError(TrafficLMError):
     """An output path cannot be written."""
+
+
+class OutputCutShort(TrafficLMError):
+    """Writing failed part-way; the output holds whole lines up to the point it names."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class OutputFile:
+    """A file (or stdout) written in whole lines; see the module docstring."""
+
+    def __init__(self, path: str | None) -> None:
+        self.name = path or "<stdout>"
+        self._fd = None if path is None else _open(path)
+        self._buffer = bytearray()
+        self.written = 0  # bytes of whole lines now in the output
+
+    def write(self, text: str | bytes) -> None:
+        self._buffer += text.encode() if isinstance(text, str) else text
+        if len(self._buffer) >= FLUSH_BYTES:
+            self.flush()
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._emit(self._buffer)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            self._cut_back()
+            raise OutputCutShort(f"{self.name}: cannot write: {err.strerror or err}; the "
+                                 f"output ends after {self.written} bytes of whole lines"
+                                 ) from None
+        self.written += len(self._buffer)
+        self._buffer.clear()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+
+    def _emit(self, data: bytearray) -> None:
+        if self._fd is None:  # stdout, through sys.stdout so redirections and capture work
+            sys.stdout.write(data.decode())
+            sys.stdout.flush()
+            return
+        with memoryview(data) as view:
+            while view:
+                view = view[os.write(self._fd, view):]
+
+    def _cut_back(self) -> None:
+        """Drop a half-written piece, where the output is a file that can be cut."""
+        self._buffer.clear()
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):  # a device or a pipe: nothing to cut
+            os.ftruncate(self._fd, self.written)
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write: {err.strerror or err}") from None
+
+
+def open_output(path: str) -> OutputFile:
+    """Open an output file now, so an unwritable path fails before any work."""
+    return OutputFile(path)
+
+
+def refuse_inputs_as_outputs(inputs: list[str], outputs: list[str | None]) -> None:
+    """An output that is one of the input files would be truncated before it is read."""
+    files = [p for p in inputs if os.path.isfile(p)]
+    for out in filter(None, outputs):
+        if os.path.exists(out) and any(_same_file(out, p) for p in files):
+            raise OutputError(f"{out}: is one of the input captures; refusing to overwrite it")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.EACCES):
+            return False
+        raise
 
 
 class FrameWriter:
@@ -32,8 +131,7 @@ class FrameWriter:
         self.table_columns = table_columns
         self._parquet: list[pl.DataFrame] = []
         self._header_done = False
-        self._path = path
-        self._stream: IO = sys.stdout if path is None else open_output(path, fmt == "parquet")
+        self._stream = OutputFile(path)
         self.rows = 0
 
     def __enter__(self) -> FrameWriter:
@@ -55,12 +153,12 @@ class FrameWriter:
         self._header_done = True
 
     def close(self) -> None:
-        if self.fmt == "parquet" and self._path is not None:
+        if self.fmt == "parquet":
             frames = self._parquet or [pl.DataFrame()]
-            pl.concat(frames, how="diagonal_relaxed").write_parquet(self._stream)
-        self._stream.flush()
-        if self._stream is not sys.stdout:
-            self._stream.close()
+            table = io.BytesIO()
+            pl.concat(frames, how="diagonal_relaxed").write_parquet(table)
+            self._stream.write(table.getvalue())
+        self._stream.close()
 
     def _write_table(self, frame: pl.DataFrame) -> None:
         columns = self.table_columns or frame.columns
@@ -74,11 +172,3 @@ class FrameWriter:
             self._stream.write(
                 "  ".join(str(v).ljust(widths[c]) for v, c in zip(row, columns, strict=True))
                 .rstrip() + "\n")
-
-
-def open_output(path: str, binary: bool = False) -> IO:
-    """Open an output file now, so an unwritable path fails before any work."""
-    try:
-        return open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write: {err.strerror or err}") from None

@@ -10,25 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trafficlm.settings import ConfigError, fill, read_toml, typed
+from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml, typed
 
-__all__ = ["ConfigError", "Recipe", "load_recipe"]
+__all__ = ["ConfigError", "Recipe", "load_recipe", "require_validation"]
 
 
 @dataclass
 class ModelSection:
-    hidden_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    intermediate_size: int = 256
-    dropout: float = 0.1
+    hidden_size: int = bounded(128, 1, 4096)
+    num_hidden_layers: int = bounded(2, 1, 48)
+    num_attention_heads: int = bounded(4, 1, 64)
+    intermediate_size: int = bounded(256, 1, 16_384)
+    dropout: float = bounded(0.1, 0, 0.9)
 
 
 @dataclass
 class TokenizerSection:
-    packets: int = 8
-    payload_bytes: int = 48
-    max_length: int = 256
+    packets: int = bounded(8, 1, 64)
+    payload_bytes: int = bounded(48, 0, 1500)
+    max_length: int = bounded(256, 1, 8192)
 
 
 @dataclass
@@ -39,8 +39,8 @@ class DataSection:
     cicids: list[str] = field(default_factory=list)  # "DAY.csv=DAY.pcap" pairs
     manifest: str = ""  # a MANIFEST.tsv (path, label per capture); its benign captures
     manifest_benign: list[str] = field(default_factory=lambda: ["benign"])  # ... have these
-    manifest_groups: int = 4  # its captures spread over corpus-0 .. corpus-<n-1>
-    max_flows_per_capture: int = 5000
+    manifest_groups: int = bounded(4, 1, 1000)  # its captures spread over corpus-0 .. corpus-<n-1>
+    max_flows_per_capture: int = bounded(5000, 1, 10_000_000)
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
     attempted_as: str = "benign"  # CIC "- Attempted" labels: "benign" or "own"
@@ -48,37 +48,38 @@ class DataSection:
 
 @dataclass
 class PretrainSection:
-    steps: int = 1000
-    batch_size: int = 32
-    learning_rate: float = 5e-4
-    mask_probability: float = 0.15
-    checkpoint_every: int = 200
-    log_every: int = 20
+    steps: int = bounded(1000, 1, 10_000_000)
+    batch_size: int = bounded(32, 1, 65_536)
+    learning_rate: float = bounded(5e-4, 0, 1, above=True)
+    mask_probability: float = bounded(0.15, 0, 1, above=True)
+    checkpoint_every: int = bounded(200, 1, 10_000_000)
+    log_every: int = bounded(20, 1, 10_000_000)
 
 
 @dataclass
 class FinetuneSection:
     mode: str = "lora"  # "lora" or "probe" (frozen encoder, linear head)
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    lora_r: int = 8
-    lora_alpha: int = 16
+    epochs: int = bounded(10, 1, 10_000)
+    batch_size: int = bounded(32, 1, 65_536)
+    learning_rate: float = bounded(2e-3, 0, 1, above=True)
+    lora_r: int = bounded(8, 1, 1024)
+    lora_alpha: int = bounded(16, 1, 100_000)
     # BERT's attention projections ("query", "key", "value") and its dense layers ("dense")
     lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
-    patience: int = 3  # epochs without a better validation macro-F1
+    patience: int = bounded(3, 1, 10_000)  # epochs without a better validation macro-F1
     class_weights: str = "sqrt"  # "sqrt" (1/sqrt(count)) or "inverse" (1/count)
-    open_set_fpr: float = 0.01
+    open_set_fpr: float = bounded(0.01, 0, 0.5, above=True)
 
 
 @dataclass
 class EvaluateSection:
-    fprs: list[float] = field(default_factory=lambda: [0.01, 0.001])
-    probe_epochs: int = 5  # the frozen-encoder linear probe
+    fprs: list[float] = bounded(default_factory=lambda: [0.01, 0.001], low=0, high=0.5,
+                                above=True)
+    probe_epochs: int = bounded(5, 1, 10_000)  # the frozen-encoder linear probe
     leave_one_out: bool = True  # retrain without each attack class, test on it
-    leave_one_out_epochs: int = 4
-    knn_neighbours: int = 5
-    forest_trees: int = 200
+    leave_one_out_epochs: int = bounded(4, 1, 10_000)
+    knn_neighbours: int = bounded(5, 1, 1000)
+    forest_trees: int = bounded(200, 1, 10_000)
 
 
 @dataclass
@@ -143,6 +144,8 @@ def _resolve(value: str) -> str:
 
 
 def _check(recipe: Recipe, path: Path) -> None:
+    for name in SECTIONS:
+        check_ranges(path, getattr(recipe, name), name)
     if recipe.finetune.mode not in ("lora", "probe"):
         raise ConfigError(f"{path}: finetune.mode must be 'lora' or 'probe', "
                           f"not {recipe.finetune.mode!r}")
@@ -150,10 +153,13 @@ def _check(recipe: Recipe, path: Path) -> None:
         raise ConfigError(f"{path}: finetune.class_weights must be 'sqrt' or 'inverse'")
     if recipe.data.attempted_as not in ("benign", "own"):
         raise ConfigError(f"{path}: data.attempted_as must be 'benign' or 'own'")
-    if recipe.data.manifest_groups < 1:
-        raise ConfigError(f"{path}: data.manifest_groups must be at least 1")
     if recipe.model.hidden_size % recipe.model.num_attention_heads:
         raise ConfigError(f"{path}: model.hidden_size must divide by num_attention_heads")
-    for name in ("steps", "batch_size"):
-        if getattr(recipe.pretrain, name) <= 0:
-            raise ConfigError(f"{path}: pretrain.{name} must be positive")
+
+
+def require_validation(recipe: Recipe) -> None:
+    """Fine-tuning stops on validation macro-F1 and calibrates on its benign flows: a
+    recipe without validation groups fails here, before any pretraining is spent on it."""
+    if not recipe.data.validation_groups:
+        raise ConfigError(f"{recipe.source}: data.validation_groups names no group; "
+                          "fine-tuning and evaluation need one")

@@ -57,7 +57,10 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
     paths += list(recipe.data.folders)
     paths += [pair.split("=")[1] for pair in recipe.data.cicids]
     paths += [c.path for c in training_manifest_captures(recipe)]
-    captures = find_captures(paths)
+    found = find_captures(paths)
+    for line in found.skipped:
+        say(line)
+    captures = found.paths
     if not captures:
         raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
                           f"{', '.join(paths) or '[data]'}")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from trafficlm.training.card import model_card
-from trafficlm.training.config import ConfigError, Recipe
+from trafficlm.training.config import ConfigError, Recipe, require_validation
 from trafficlm.training.data import labelled_flows, recipe_tokenizer
 from trafficlm.training.evaluate import evaluate
 from trafficlm.training.finetune import calibrate, finetune, save_model
@@ -17,6 +17,7 @@ from trafficlm.training.split import split_by_group
 
 def finetune_job(recipe: Recipe, say=print) -> Path:
     """Fine-tune on the recipe's labelled data, calibrate the open-set score, save the model."""
+    require_validation(recipe)
     encoder = Path(recipe.output) / "pretrain" / "model"
     if not (encoder / "model.safetensors").exists():
         raise ConfigError(f"{encoder}: no pretrained encoder; run "
@@ -41,6 +42,7 @@ def finetune_job(recipe: Recipe, say=print) -> Path:
 def evaluate_job(recipe: Recipe, say=print) -> dict:
     """Evaluate the recipe's model and write its model card from the results, so the card
     always states what the latest evaluation measured."""
+    require_validation(recipe)
     results = evaluate(recipe, say=say)
     timings = _timings(recipe)
     timings["evaluate"] = results["evaluation_seconds"]
@@ -52,6 +54,7 @@ def evaluate_job(recipe: Recipe, say=print) -> dict:
 
 
 def all_jobs(recipe: Recipe, say=print) -> dict:
+    require_validation(recipe)
     timings = {}
     for name, job in (("pretrain", pretrain), ("finetune", finetune_job)):
         started = time.monotonic()

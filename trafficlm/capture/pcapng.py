@@ -3,8 +3,9 @@
 Each interface has its own link type and timestamp resolution. Enhanced
 Packet Blocks (nearly every packet in practice) are decoded for a whole chunk
 at once; the rare Simple and obsolete Packet Blocks go through a small Python
-path. Framing stops at a new Section Header so one batch never mixes byte
-orders or interface tables.
+path. A new Section Header closes the records framed so far with the old
+byte order and interface table, and framing goes on in the same chunk (a file
+of many short sections, as ``cat a.pcapng b.pcapng`` makes, reads whole).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ SHB, IDB, OPB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LEN = 16 * 1024 * 1024
 OPT_TSRESOL, OPT_TSOFFSET = 9, 14
+NS = 1_000_000_000
+INT64_MAX = 2**63 - 1
+MAX_DECIMAL_EXPONENT = 18  # 10^-18 s; a uint64 count of those still spans 18 s
+MAX_BINARY_SHIFT = 63
+MAX_OFFSET_S = INT64_MAX // NS
 
 
 @dataclass
@@ -31,19 +37,41 @@ class Interface:
     tsresol: int = 0x06  # the pcapng default: microseconds
     tsoffset_s: int = 0
 
-    def to_ns(self, raw: np.ndarray) -> np.ndarray:
-        """Timestamps in this interface's units -> int64 nanoseconds since the epoch."""
-        raw = raw.astype(np.int64)
+    def usable(self) -> str | None:
+        """Why this interface's timestamps cannot be read, or None: a resolution finer
+        than 10^-18 s or 2^-63 s, or an offset beyond what int64 nanoseconds hold, is no
+        real interface (a hostile or corrupt file)."""
+        if self.tsresol & 0x80 and self.tsresol & 0x7F > MAX_BINARY_SHIFT:
+            return f"if_tsresol 0x{self.tsresol:02x} is not a usable resolution"
+        if not self.tsresol & 0x80 and self.tsresol > MAX_DECIMAL_EXPONENT:
+            return f"if_tsresol {self.tsresol} is not a usable resolution"
+        if abs(self.tsoffset_s) > MAX_OFFSET_S:
+            return f"if_tsoffset {self.tsoffset_s} s is out of range"
+        return None
+
+    def to_ns(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 nanoseconds since the epoch, whether each fits) for raw timestamps in
+        this interface's units (64-bit, unsigned on disk). Checked before multiplying:
+        numpy wraps silently, and a wrapped time would put packets in other flows."""
+        raw = np.ascontiguousarray(raw, dtype=np.int64).view(np.uint64)
+        offset_ns = self.tsoffset_s * NS
+        room = INT64_MAX - max(offset_ns, 0)  # nanoseconds before the offset is added
         if self.tsresol & 0x80:
-            shift = self.tsresol & 0x7F
+            shift = np.uint64(self.tsresol & 0x7F)
             seconds = raw >> shift
-            frac = (raw & ((1 << shift) - 1)).astype(np.float64) / float(1 << shift)
-            ns = seconds * 1_000_000_000 + np.round(frac * 1e9).astype(np.int64)
+            ok = seconds < room // NS
+            frac = (raw & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.float64)
+            seconds = np.where(ok, seconds, 0).astype(np.int64)
+            ns = seconds * NS + np.round(frac / float(2 ** int(shift)) * 1e9).astype(np.int64)
         elif self.tsresol <= 9:
-            ns = raw * 10 ** (9 - self.tsresol)
+            scale = 10 ** (9 - self.tsresol)
+            ok = raw <= np.uint64(room // scale)
+            ns = np.where(ok, raw, 0).astype(np.int64) * scale
         else:
-            ns = raw // 10 ** (self.tsresol - 9)
-        return ns + self.tsoffset_s * 1_000_000_000
+            ns_unsigned = raw // np.uint64(10 ** (self.tsresol - 9))
+            ok = ns_unsigned <= np.uint64(room)
+            ns = np.where(ok, ns_unsigned, 0).astype(np.int64)
+        return ns + offset_ns, ok
 
 
 class PcapngFramer:
@@ -60,15 +88,20 @@ class PcapngFramer:
 
     def frame(self, chunk: bytes, base_offset: int) -> tuple[RecordBatch, int]:
         """Frame whole blocks of ``chunk``; return the packet records and bytes consumed."""
+        buf = np.frombuffer(chunk, dtype=np.uint8)
+        segments: list[RecordBatch] = []
         epb: list[int] = []
         slow: list[tuple[int, int, int, int, int, int]] = []
         off = 0
         end = len(chunk)
-        while off + 12 <= end:
+        while off + 12 <= end and self.pending_error is None:
             btype = struct.unpack_from(self.byteorder + "I", chunk, off)[0]
             if btype == SHB:
-                if epb or slow:
-                    break  # a new section starts a new batch
+                if epb or slow:  # the records so far belong to the old section's interfaces
+                    segments.append(self._segment(buf, epb, slow, base_offset))
+                    epb, slow = [], []
+                    if self.pending_error is not None:
+                        break
                 if not self._read_section_header(chunk, off, base_offset):
                     break
             blen = struct.unpack_from(self.byteorder + "I", chunk, off + 4)[0]
@@ -85,13 +118,11 @@ class PcapngFramer:
                 record = self._slow_record(chunk, off, btype, blen, base_offset)
                 if record is not None:
                     slow.append(record)
-            if self.pending_error is not None:
-                break
-            off += blen
-        batch = self._epb_batch(chunk, np.asarray(epb, dtype=np.int64), base_offset)
-        if slow:
-            batch = _merge(batch, self._slow_batch(batch.buf, slow, base_offset))
-        return batch, off
+            if self.pending_error is None:
+                off += blen
+        if epb or slow or not segments:
+            segments.append(self._segment(buf, epb, slow, base_offset))
+        return _concat(buf, segments), off
 
     def _fail(self, reason: str, offset: int) -> None:
         self.pending_error = CaptureError(self.path, reason, offset)
@@ -121,6 +152,10 @@ class PcapngFramer:
                 iface.tsresol = value[0]
             elif code == OPT_TSOFFSET and len(value) >= 8:
                 iface.tsoffset_s = struct.unpack_from(self.byteorder + "q", value)[0]
+        problem = iface.usable()
+        if problem:
+            self._fail(f"interface description block: {problem}", base_offset + off)
+            return
         self.interfaces.append(iface)
 
     def _options(self, chunk: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
@@ -155,57 +190,68 @@ class PcapngFramer:
         if iface >= len(self.interfaces) or caplen > blen - 32:
             self._fail("corrupt packet block: bad interface or length", base_offset + off)
             return None
-        self.last_ts_raw = (hi << 32) | lo
+        self.last_ts_raw = _signed64((hi << 32) | lo)
         return off + 28, iface, self.last_ts_raw, caplen, wirelen, off
 
-    def _epb_batch(self, chunk: bytes, offs: np.ndarray, base_offset: int) -> RecordBatch:
-        buf = np.frombuffer(chunk, dtype=np.uint8)
+    def _segment(self, buf: np.ndarray, epb: list[int], slow: list, base_offset: int
+                 ) -> RecordBatch:
+        """The records of one section's run of blocks, in file order, cut before the first
+        block that is corrupt or whose time does not fit (``pending_error`` says which)."""
+        offs = np.asarray(epb, dtype=np.int64)
         fields = words(buf, offs + 8, 5, self.byteorder)
-        iface, caplen = fields[:, 0], fields[:, 3]
         blen = words(buf, offs + 4, 1, self.byteorder)[:, 0]
-        bad = (iface >= len(self.interfaces)) | (caplen > blen - 32)
-        if bad.any():
-            first = int(np.argmax(bad))
-            self._fail("corrupt enhanced packet block: bad interface or length",
-                       base_offset + int(offs[first]))
-            offs, fields, iface = offs[:first], fields[:first], iface[:first]
-        raw_ts = (fields[:, 1] << 32) | fields[:, 2]
-        if len(raw_ts):
-            self.last_ts_raw = int(raw_ts[-1])
-        return self._records(buf, offs + 28, iface, raw_ts, fields[:, 3], fields[:, 4], offs,
-                             base_offset)
+        # data_off, interface, raw time (uint64 bits), caplen, wirelen, block offset
+        cols = np.stack([offs + 28, fields[:, 0], (fields[:, 1] << 32) | fields[:, 2],
+                         fields[:, 3], fields[:, 4], offs], axis=1)
+        bad = (fields[:, 0] >= len(self.interfaces)) | (fields[:, 3] > blen - 32)
+        if slow:
+            cols = np.concatenate([cols, np.asarray(slow, dtype=np.int64).reshape(-1, 6)])
+            bad = np.concatenate([bad, np.zeros(len(slow), dtype=bool)])
+            order = np.argsort(cols[:, 5], kind="stable")
+            cols, bad = cols[order], bad[order]
+        cols = self._cut(cols, bad, "corrupt enhanced packet block: bad interface or length",
+                         base_offset)
+        ts_ns, linktype, fits = self._times(cols[:, 1], cols[:, 2])
+        keep = len(self._cut(cols, ~fits, "packet timestamp out of range for its interface",
+                             base_offset))
+        if keep:
+            self.last_ts_raw = int(cols[keep - 1, 2])
+        return RecordBatch(buf=buf, data_off=cols[:keep, 0], caplen=cols[:keep, 3],
+                           wirelen=np.maximum(cols[:keep, 4], cols[:keep, 3]),
+                           ts_ns=ts_ns[:keep], linktype=linktype[:keep],
+                           file_offset=cols[:keep, 5] + base_offset)
 
-    def _slow_batch(self, buf: np.ndarray, slow: list, base_offset: int) -> RecordBatch:
-        cols = np.asarray(slow, dtype=np.int64).reshape(-1, 6)
-        return self._records(buf, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], cols[:, 4],
-                             cols[:, 5], base_offset)
+    def _cut(self, cols: np.ndarray, bad: np.ndarray, reason: str, base_offset: int
+             ) -> np.ndarray:
+        if not bad.any():
+            return cols
+        first = int(np.argmax(bad))
+        self._fail(reason, base_offset + int(cols[first, 5]))
+        return cols[:first]
 
-    def _records(self, buf, data_off, iface, raw_ts, caplen, wirelen, block_off, base_offset):
-        ts_ns = np.zeros(len(data_off), dtype=np.int64)
-        linktype = np.zeros(len(data_off), dtype=np.int32)
+    def _times(self, iface: np.ndarray, raw_ts: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(nanoseconds, link type, whether the time fits) per record, by its interface."""
+        ts_ns = np.zeros(len(iface), dtype=np.int64)
+        linktype = np.zeros(len(iface), dtype=np.int32)
+        fits = np.ones(len(iface), dtype=bool)
         for index, interface in enumerate(self.interfaces):
             mine = iface == index
             if mine.any():
-                ts_ns[mine] = interface.to_ns(raw_ts[mine])
+                ts_ns[mine], fits[mine] = interface.to_ns(raw_ts[mine])
                 linktype[mine] = interface.linktype
-        return RecordBatch(
-            buf=buf,
-            data_off=data_off,
-            caplen=caplen,
-            wirelen=np.maximum(wirelen, caplen),
-            ts_ns=ts_ns,
-            linktype=linktype,
-            file_offset=block_off + base_offset,
-        )
+        return ts_ns, linktype, fits
 
 
-def _merge(a: RecordBatch, b: RecordBatch) -> RecordBatch:
-    """Two batches over the same buffer, as one in file order."""
-    order = np.argsort(np.concatenate([a.file_offset, b.file_offset]), kind="stable")
-    return RecordBatch(
-        buf=a.buf,
-        **{
-            name: np.concatenate([getattr(a, name), getattr(b, name)])[order]
-            for name in ("data_off", "caplen", "wirelen", "ts_ns", "linktype", "file_offset")
-        },
-    )
+def _signed64(value: int) -> int:
+    """A uint64 as the int64 with the same bits (how the columns hold raw times)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _concat(buf: np.ndarray, segments: list[RecordBatch]) -> RecordBatch:
+    """Segments over the same buffer, already in file order, as one batch."""
+    if len(segments) == 1:
+        return segments[0]
+    return RecordBatch(buf=buf, **{
+        name: np.concatenate([getattr(segment, name) for segment in segments])
+        for name in ("data_off", "caplen", "wirelen", "ts_ns", "linktype", "file_offset")})

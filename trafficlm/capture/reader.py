@@ -8,15 +8,12 @@ it has been handed on, so nothing already read is lost.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import zlib
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -27,6 +24,7 @@ from trafficlm.capture.fragments import FragmentPorts
 from trafficlm.capture.pcap import MAGICS as PCAP_MAGICS
 from trafficlm.capture.pcap import PcapFramer
 from trafficlm.capture.pcapng import PcapngFramer
+from trafficlm.capture.source import CaptureSource
 from trafficlm.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024  # measured: 4 MiB beats 8 and 16 (cache)
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-GZIP_MAGIC = b"\x1f\x8b"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
@@ -70,17 +67,65 @@ class CaptureReport:
         return lines
 
 
-def find_captures(inputs: list[str]) -> list[str]:
-    """Expand directories to the capture files below them (sorted); keep files as given."""
-    found: list[str] = []
+@dataclass
+class FoundCaptures:
+    """The capture files found below the inputs, and what was passed over, each named."""
+
+    paths: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def find_captures(inputs: list[str], exclude: list[str] | tuple = ()) -> FoundCaptures:
+    """Expand directories to the capture files below them (sorted); keep files as given.
+
+    Inside a directory, only regular capture files are read: a FIFO would block the
+    run, a dangling link or an unreadable folder holds nothing; each is named in
+    ``skipped``, never passed over without a word. ``exclude`` (the run's own
+    output files) are never inputs, even where they sit in an input directory.
+    """
+    found = FoundCaptures()
+    outputs = tuple(os.path.realpath(p) for p in exclude)
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found.extend(sorted(str(p) for p in path.rglob("*")
-                                if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)))
+        if os.path.isdir(item):
+            _scan_directory(item, found, outputs)
         else:
-            found.append(item)
+            found.paths.append(item)
     return found
+
+
+def _scan_directory(top: str, found: FoundCaptures, outputs: tuple[str, ...]) -> None:
+    def unreadable(err: OSError) -> None:
+        found.skipped.append(f"{err.filename}: cannot read this folder: {err.strerror}")
+
+    below = []
+    for folder, _, names in os.walk(top, onerror=unreadable):
+        for name in names:
+            if not name.lower().endswith(CAPTURE_SUFFIXES):
+                continue
+            path = os.path.join(folder, name)
+            why = _not_a_capture_file(path)
+            if why:
+                found.skipped.append(f"{path}: {why}, skipped")
+            elif not _is_output(os.path.realpath(path), outputs):
+                below.append(path)
+    found.paths.extend(sorted(below))
+
+
+def _is_output(path: str, outputs: tuple[str, ...]) -> bool:
+    """An output file itself, or a file inside an output directory (``--extract``)."""
+    return any(path == out or path.startswith(out + os.sep) for out in outputs)
+
+
+def _not_a_capture_file(path: str) -> str | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "a symbolic link to nothing"
+    except OSError as err:
+        return f"cannot be examined ({err.strerror})"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def read_packets(path: str, report: CaptureReport,
@@ -117,20 +162,24 @@ def read_records(path: str, report: CaptureReport,
 
     Raises CaptureError for a file that cannot be opened or is not a capture,
     and for a corrupt record (after yielding everything before it). A file cut
-    short is not an error: it adds a warning naming the offset.
+    short, or compressed data that ends early, is not an error: it adds a
+    warning naming the offset, and every whole record before it is kept.
     """
-    stream, raw = _open(path)
-    with stream, raw:
-        head = _read(stream, path, 0, 64)
+    with _open(path) as raw:
+        source = CaptureSource(raw)
+        head = _read(source, path, 0, 64)
+        if not head and source.problem:
+            raise CaptureError(path, source.problem)
         framer = _framer(path, head)
         chunk = head[framer.header_len :]
         offset = framer.header_len
         eof = False
-        while not eof or chunk:
-            more = b"" if eof else _read(stream, path, offset + len(chunk), chunk_bytes, report)
-            eof = eof or not more
-            chunk += more
-            report.disk_bytes = raw.tell()
+        while True:
+            if not eof:
+                more = _read(source, path, offset + len(chunk), chunk_bytes)
+                eof = not more
+                chunk += more
+            report.disk_bytes = source.disk_bytes
             records, consumed = framer.frame(chunk, offset)
             report.bytes_read = offset + consumed
             if len(records):
@@ -138,36 +187,34 @@ def read_records(path: str, report: CaptureReport,
             if framer.pending_error is not None:
                 raise framer.pending_error
             chunk, offset = chunk[consumed:], offset + consumed
-            if eof and chunk:
-                report.warnings.append(
-                    f"{path}: capture is cut short at byte {offset} "
-                    f"({len(chunk)} bytes of an incomplete record ignored)")
+            if eof and (not chunk or not consumed):
                 break
+        _warn_ended_early(path, source, offset, chunk, report)
 
 
-def _open(path: str) -> tuple[io.BufferedIOBase, io.BufferedReader]:
-    """(stream of capture bytes, the file on disk); gzip is detected by content."""
+def _warn_ended_early(path: str, source: CaptureSource, offset: int, left: bytes,
+                      report: CaptureReport) -> None:
+    if source.problem:
+        report.warnings.append(f"{path}: {source.problem}; every whole record before it "
+                               f"was read ({offset} bytes of capture)")
+    elif left:
+        report.warnings.append(f"{path}: capture is cut short at byte {offset} "
+                               f"({len(left)} bytes of an incomplete record ignored)")
+
+
+def _open(path: str) -> BinaryIO:
+    """The file on disk (or a pipe); gzip is detected by content, in ``CaptureSource``."""
     if os.path.isdir(path):
         raise CaptureError(path, "is a directory with no captures in it")
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+        return open(path, "rb")
     except OSError as err:
         raise CaptureError(path, f"cannot open: {err.strerror or err}") from None
-    if raw.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
-    return raw, raw
 
 
-def _read(stream, path: str, offset: int, size: int,
-          report: CaptureReport | None = None) -> bytes:
-    """Read up to ``size`` bytes; a broken gzip stream ends the input with a warning."""
+def _read(source: CaptureSource, path: str, offset: int, size: int) -> bytes:
     try:
-        return stream.read(size)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        if report is None:
-            raise CaptureError(path, f"unreadable gzip data: {err}", offset) from None
-        report.warnings.append(f"{path}: compressed data ends or breaks near byte {offset}: {err}")
-        return b""
+        return source.read(size)
     except OSError as err:
         raise CaptureError(path, f"read failed: {err.strerror or err}", offset) from None
 

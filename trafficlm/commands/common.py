@@ -9,19 +9,41 @@ from collections.abc import Callable
 
 from trafficlm.capture import CaptureReport, find_captures
 from trafficlm.errors import CaptureError, ExitCode
-from trafficlm.flows import FlowBatch, FlowConfig
+from trafficlm.flows import MAX_FLOWS, FlowBatch, FlowConfig
+from trafficlm.flows.table import MAX_TIMEOUT_S
 from trafficlm.pipeline import capture_flows
 from trafficlm.progress import Progress
+from trafficlm.settings import out_of_range
+
+
+def number(kind: type, low: float | None = None, high: float | None = None,
+           above: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` that takes a finite number in range, so a bad flag is a usage
+    error naming the flag (exit 2), never a traceback or a NaN that breaks later."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind.__name__}: {text!r}") from None
+        problem = out_of_range(value, low, high, above)
+        if problem:
+            raise argparse.ArgumentTypeError(f"must be {problem}, not {text}")
+        return value
+
+    return parse
 
 
 def add_flow_options(parser: argparse.ArgumentParser) -> None:
     defaults = FlowConfig()
+    timeout = number(float, 0, MAX_TIMEOUT_S, above=True)
     group = parser.add_argument_group("flow table")
-    group.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout_s,
+    group.add_argument("--idle-timeout", type=timeout, default=defaults.idle_timeout_s,
                        metavar="S", help="end a flow after S seconds without packets")
-    group.add_argument("--active-timeout", type=float, default=defaults.active_timeout_s,
+    group.add_argument("--active-timeout", type=timeout, default=defaults.active_timeout_s,
                        metavar="S", help="split flows longer than S seconds")
-    group.add_argument("--max-flows", type=int, default=defaults.max_flows, metavar="N",
+    group.add_argument("--max-flows", type=number(int, 1, MAX_FLOWS),
+                       default=defaults.max_flows, metavar="N",
                        help="concurrent flows kept; older ones are emitted early and counted")
 
 
@@ -31,13 +53,18 @@ def flow_config(args: argparse.Namespace, **overrides: int) -> FlowConfig:
 
 
 def each_capture_flows(inputs: list[str], config: FlowConfig,
-                       consume: Callable[[FlowBatch, str], None]) -> ExitCode:
+                       consume: Callable[[FlowBatch, str], None],
+                       outputs: list[str] | tuple = ()) -> ExitCode:
     """Feed every capture's flows to ``consume``; report problems on stderr; choose the exit code.
 
+    ``outputs``: the run's own output files and folders, never read as inputs.
     Exit code: OK when everything was read, PARTIAL when output was produced
     but some input was skipped or cut short, FAILURE when no capture could be read.
     """
-    paths = find_captures(inputs)
+    found = find_captures(inputs, outputs)
+    for line in found.skipped:
+        warn(line)
+    paths = found.paths
     if not paths:
         warn(f"no capture files found in {', '.join(inputs)}")
         return ExitCode.FAILURE
@@ -59,7 +86,8 @@ def each_capture_flows(inputs: list[str], config: FlowConfig,
     finally:
         progress.close()
     _summary(reports)
-    return _exit_code(reports)
+    code = _exit_code(reports)
+    return ExitCode.PARTIAL if code == ExitCode.OK and found.skipped else code
 
 
 def _summary(reports: list[CaptureReport]) -> None:

@@ -8,7 +8,7 @@ from trafficlm.commands.common import add_flow_options, each_capture_flows, flow
 from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
-from trafficlm.output import FORMATS, FrameWriter
+from trafficlm.output import FORMATS, FrameWriter, refuse_inputs_as_outputs
 
 TABLE_COLUMNS = ["flow_id", "start", "src_ip", "src_port", "dst_ip", "dst_port", "proto",
                  "packets_fwd", "packets_bwd", "bytes_fwd", "bytes_bwd", "end_reason"]
@@ -27,9 +27,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     config = flow_config(args)
+    refuse_inputs_as_outputs(args.captures, [args.out])
     with FrameWriter(args.format, args.out, TABLE_COLUMNS) as writer:
 
         def write(flows: FlowBatch, path: str) -> None:
             writer.write(flows_frame(flows, capture=path).sort("start"))
 
-        return each_capture_flows(args.captures, config, write)
+        return each_capture_flows(args.captures, config, write, [args.out] if args.out else [])

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config, warn
+from trafficlm.commands.common import (
+    add_flow_options,
+    each_capture_flows,
+    flow_config,
+    number,
+    warn,
+)
 from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR
-from trafficlm.output import open_output
+from trafficlm.output import OutputError, OutputFile, open_output, refuse_inputs_as_outputs
+
+if TYPE_CHECKING:
+    from trafficlm.sessions import SessionTable
 
 FAIL_ON_ALERT = 4
 SESSION_COLUMNS = ("session_id", "severity", "verdict", "src_ip", "dst_ip", "proto",
@@ -30,9 +38,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR",
                         help="a model directory (default: the bundled model)")
     cutoff = parser.add_mutually_exclusive_group()
-    cutoff.add_argument("--threshold", type=float, metavar="X",
+    cutoff.add_argument("--threshold", type=number(float, 0, 1), metavar="X",
                         help="alert when 1 - P(benign) >= X (default: the likeliest class)")
-    cutoff.add_argument("--fpr", type=float, metavar="X",
+    cutoff.add_argument("--fpr", type=number(float, 0, 1, above=True), metavar="X",
                         help="alert at this false-positive rate on the model's benign "
                              "validation flows (e.g. 0.001)")
     parser.add_argument("--format", choices=("table", "eve", "jsonl", "csv"), default="table")
@@ -52,55 +60,69 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     from trafficlm.detect import AlertPolicy, scored_frame
     from trafficlm.extract import check_directory
     from trafficlm.model import TrafficModel
+    from trafficlm.report_html import html_report
 
     model = TrafficModel(args.model)  # a bad model directory fails before any work
     if args.int8:
         model.quantize()
     policy = AlertPolicy.choose(model, args.threshold, args.fpr)
+    outputs = [p for p in (args.out, args.html, args.extract) if p]
+    refuse_inputs_as_outputs(args.captures, outputs)
     extract_dir = check_directory(args.extract) if args.extract else None
     html = open_output(args.html) if args.html else None  # unwritable: fail now
-    out = sys.stdout if args.out is None else open_output(args.out)
+    out = OutputFile(args.out)
     frames: list[pl.DataFrame] = []
 
     def score(flows: FlowBatch, path: str) -> None:
         frames.append(scored_frame(model, flows, path, policy))
 
     try:
-        code = each_capture_flows(args.captures, flow_config(args), score)
-        alerts = _report(frames, model, args, out, html, extract_dir)
+        code = each_capture_flows(args.captures, flow_config(args), score, outputs)
+        table, flows = _sessions(frames)
+        _write(table.sessions, model, args.format, out)
+        if html is not None:
+            html.write(html_report(flows, table.sessions, table.held_back, args.captures))
     finally:
         for stream in (out, html):
-            if stream is not None and stream is not sys.stdout:
+            if stream is not None:
                 stream.close()
-    if args.fail_on_alert and alerts:
+    if extract_dir is not None and not _extract(table, extract_dir):
+        code = max(code, ExitCode.PARTIAL)
+    if args.fail_on_alert and table.sessions.height:
         return FAIL_ON_ALERT
     return code
 
 
-def _report(frames: list[pl.DataFrame], model, args: argparse.Namespace, out: IO,
-            html: IO | None, extract_dir: Path | None) -> int:
-    from trafficlm.extract import extract_sessions
-    from trafficlm.report_html import html_report
+def _sessions(frames: list[pl.DataFrame]) -> tuple[SessionTable, pl.DataFrame]:
+    """(the sessions of every scored flow, with their protocol fields; the scored flows)."""
     from trafficlm.sessions import SessionTable, build_sessions
 
     if not frames:
         warn("0 flows, nothing to triage")
-        flows, table = pl.DataFrame(), SessionTable.empty()
-        sessions = table.sessions
-    else:
-        flows = pl.concat(frames, how="vertical_relaxed")
-        table = build_sessions(flows)
-        sessions = _with_protocol_fields(table.sessions, table.flows)
-        warn(f"{flows.height} flows scored, {table.flows.height} alerted in "
-             f"{sessions.height} session(s)")
-        _warn_held_back(table.held_back)
-        if extract_dir is not None and sessions.height:
-            packets = extract_sessions(table.flows, sessions, extract_dir)
-            warn(f"{packets} packets of {sessions.height} session(s) written to {extract_dir}")
-    _write(sessions, model, args.format, out)
-    if html is not None:
-        html.write(html_report(flows, sessions, table.held_back, args.captures))
-    return sessions.height
+        return SessionTable.empty(), pl.DataFrame()
+    flows = pl.concat(frames, how="vertical_relaxed")
+    table = build_sessions(flows)
+    table.sessions = _with_protocol_fields(table.sessions, table.flows)
+    warn(f"{flows.height} flows scored, {table.flows.height} alerted in "
+         f"{table.sessions.height} session(s)")
+    _warn_held_back(table.held_back)
+    return table, flows
+
+
+def _extract(table: SessionTable, directory: Path) -> bool:
+    """Each session's packets to ``directory``, after the report is safely written: a full
+    disk here costs extracts, never the report. False when some could not be written."""
+    from trafficlm.extract import extract_sessions
+
+    if table.sessions.is_empty():
+        return True
+    try:
+        packets = extract_sessions(table.flows, table.sessions, directory)
+    except OutputError as err:
+        warn(f"error: {err}")
+        return False
+    warn(f"{packets} packets of {table.sessions.height} session(s) written to {directory}")
+    return True
 
 
 def _warn_held_back(held_back: pl.DataFrame) -> None:
@@ -128,7 +150,7 @@ def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.D
         .alias("protocol_fields"))
 
 
-def _write(sessions: pl.DataFrame, model, fmt: str, out: IO) -> None:
+def _write(sessions: pl.DataFrame, model, fmt: str, out: OutputFile) -> None:
     from trafficlm.eve import eve_lines
     from trafficlm.sessions import explanation
 

@@ -31,9 +31,12 @@ from trafficlm.flows.records import (
     empty_columns,
 )
 from trafficlm.hashing import mix64
+from trafficlm.settings import bounded, check_ranges
 
 NS = 1_000_000_000
 INITIAL_SLOTS = 4096
+MAX_FLOWS = 4_194_304  # a cap on the table's memory (~12 GB at 2.8 KB a flow)
+MAX_TIMEOUT_S = 7 * 86_400.0
 KEY_WORDS = 5  # a_hi, a_lo, b_hi, b_lo, ports+proto
 
 
@@ -41,19 +44,17 @@ KEY_WORDS = 5  # a_hi, a_lo, b_hi, b_lo, ports+proto
 class FlowConfig:
     """Flow table settings; the defaults follow CICFlowMeter/nfstream practice."""
 
-    idle_timeout_s: float = 120.0
-    active_timeout_s: float = 1800.0
-    closed_timeout_s: float = 5.0  # linger after FIN+FIN or RST for the last ACKs
-    max_flows: int = 65_536  # concurrent flows; ~2.8 KB each at the default P and B
-    packets_per_flow: int = 16  # P: first packets kept per flow
-    payload_bytes: int = 128  # B: first payload bytes kept per packet
+    idle_timeout_s: float = bounded(120.0, 0, MAX_TIMEOUT_S, above=True)
+    active_timeout_s: float = bounded(1800.0, 0, MAX_TIMEOUT_S, above=True)
+    # linger after FIN+FIN or RST for the last ACKs
+    closed_timeout_s: float = bounded(5.0, 0, MAX_TIMEOUT_S)
+    # concurrent flows; ~2.8 KB each at the default P and B
+    max_flows: int = bounded(65_536, 1, MAX_FLOWS)
+    packets_per_flow: int = bounded(16, 1, 1024)  # P: first packets kept per flow
+    payload_bytes: int = bounded(128, 0, 65_535)  # B: first payload bytes kept per packet
 
     def __post_init__(self) -> None:
-        for name in ("idle_timeout_s", "active_timeout_s", "max_flows", "packets_per_flow"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"flow setting {name} must be positive")
-        if self.closed_timeout_s < 0 or self.payload_bytes < 0:
-            raise ValueError("flow settings closed_timeout_s and payload_bytes must be >= 0")
+        check_ranges("flow settings", self)
 
 
 @dataclass

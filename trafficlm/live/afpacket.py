@@ -11,12 +11,15 @@ what the kernel could not fit is counted by it (``PACKET_STATISTICS``).
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import select
 import socket
 import struct
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -61,6 +64,7 @@ class KernelCounters:
 
     packets: int = 0  # frames that passed the filter (including the dropped ones)
     drops: int = 0  # frames the ring had no room for
+    errors: Counter = field(default_factory=Counter)  # socket errors by errno name
 
 
 class RingCapture:
@@ -106,7 +110,9 @@ class RingCapture:
         status, count, first, length = BLOCK_HEADER.unpack_from(self._ring,
                                                                 base + BLOCK_STATUS_AT)
         if not status & TP_STATUS_USER:
-            self._poll.poll(timeout_ms)
+            events = self._poll.poll(timeout_ms)
+            if any(event & select.POLLERR for _, event in events):
+                self._take_socket_error(timeout_ms)
             status, count, first, length = BLOCK_HEADER.unpack_from(self._ring,
                                                                     base + BLOCK_STATUS_AT)
             if not status & TP_STATUS_USER:
@@ -115,6 +121,15 @@ class RingCapture:
         self._ring[base + BLOCK_STATUS_AT: base + BLOCK_STATUS_AT + 4] = b"\0\0\0\0"
         self._block = (self._block + 1) % self.config.blocks
         return self._records(block, count, first)
+
+    def _take_socket_error(self, timeout_ms: int) -> None:
+        """A link that went down leaves ENETDOWN pending on the socket, and poll() then
+        returns at once until it is read: read it (which clears it), count it, and wait
+        out the timeout so a flapping link never turns the loop into a busy spin."""
+        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.counters.errors[errno.errorcode.get(code, str(code))] += 1
+        time.sleep(timeout_ms / 1000)
 
     def _records(self, block: np.ndarray, count: int, first: int) -> RecordBatch:
         """Walk the block's frame headers (one small unpack per frame) into columns."""

@@ -27,8 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from trafficlm.flows import MAX_FLOWS
 from trafficlm.model import DEFAULT_MODEL_DIR
-from trafficlm.settings import ConfigError, fill, read_toml
+from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml
+
+MAX_RING_MB = 1024  # the ring is resident memory; the README's memory bound assumes the default
+
+
+DAY_S = 86_400.0
 
 
 @dataclass
@@ -38,33 +44,31 @@ class SensorConfig:
     model: str = str(DEFAULT_MODEL_DIR)
     eve: str = "eve.json"
     metrics: str = "127.0.0.1:9781"
-    stats_interval_s: float = 60.0
+    stats_interval_s: float = bounded(60.0, 0, DAY_S)
     user: str = ""
     promiscuous: bool = True
-    ring_mb: int = 32
-    block_timeout_ms: int = 50
-    idle_timeout_s: float = 120.0
-    active_timeout_s: float = 1800.0
-    max_flows: int = 65_536
-    max_pending_flows: int = 20_000
-    scoring_batch: int = 512
-    session_gap_s: float = 300.0
-    session_report_s: float = 60.0
-    max_session_flows: int = 100_000
-    max_unwritten_lines: int = 10_000
+    ring_mb: int = bounded(32, 1, MAX_RING_MB)  # resident: the whole ring is mapped
+    block_timeout_ms: int = bounded(50, 1, 60_000)
+    idle_timeout_s: float = bounded(120.0, 0, DAY_S, above=True)
+    active_timeout_s: float = bounded(1800.0, 0, 7 * DAY_S, above=True)
+    max_flows: int = bounded(65_536, 1, MAX_FLOWS)
+    max_pending_flows: int = bounded(20_000, 1, 1_000_000)
+    scoring_batch: int = bounded(512, 1, 65_536)
+    session_gap_s: float = bounded(300.0, 0, DAY_S, above=True)
+    session_report_s: float = bounded(60.0, 0, DAY_S, above=True)
+    max_session_flows: int = bounded(100_000, 1, 10_000_000)
+    max_unwritten_lines: int = bounded(10_000, 1, 10_000_000)
 
     def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) of the metrics endpoint; an IPv6 host is written in brackets."""
         if not self.metrics:
             return None
         host, _, port = self.metrics.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"metrics must be HOST:PORT, not {self.metrics!r}")
+            raise ConfigError(f"metrics must be HOST:PORT or [IPv6]:PORT, not {self.metrics!r}")
         return host, int(port)
-
-
-POSITIVE = ("ring_mb", "block_timeout_ms", "idle_timeout_s", "active_timeout_s", "max_flows",
-            "max_pending_flows", "scoring_batch", "session_gap_s", "session_report_s",
-            "max_session_flows", "max_unwritten_lines")
 
 
 def load_sensor_config(path: str | None, overrides: dict[str, object]) -> SensorConfig:
@@ -78,10 +82,6 @@ def load_sensor_config(path: str | None, overrides: dict[str, object]) -> Sensor
     where = path or "command line"
     if not config.iface:
         raise ConfigError(f"{where}: no interface (--iface or iface = ...)")
-    for key in POSITIVE:
-        if getattr(config, key) <= 0:
-            raise ConfigError(f"{where}: {key} must be positive")
-    if config.stats_interval_s < 0:
-        raise ConfigError(f"{where}: stats_interval_s must be 0 or more")
+    check_ranges(where, config)
     config.metrics_address()
     return config

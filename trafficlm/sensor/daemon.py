@@ -29,7 +29,8 @@ from trafficlm.model import TrafficModel
 from trafficlm.sensor.config import SensorConfig
 from trafficlm.sensor.evefile import EveFile
 from trafficlm.sensor.live_sessions import LiveSessions
-from trafficlm.sensor.metrics import Metrics, serve_metrics
+from trafficlm.sensor.metrics import Metrics
+from trafficlm.sensor.metrics_server import MetricsServer
 from trafficlm.sensor.stages import RECORD_QUEUE_BLOCKS, CaptureStage, FlowStage, PendingFlows
 
 IDLE_WAIT_S = 0.05
@@ -53,7 +54,7 @@ class Sensor:
         self.metrics_server = self._serve_metrics()
         self.model = TrafficModel(config.model)
         if config.user:
-            _drop_privileges(config.user)
+            _drop_privileges(config.user, self.eve)
         self.sessions = LiveSessions(config.session_gap_s, config.session_report_s,
                                      config.max_session_flows)
         self.pending = PendingFlows(config.max_pending_flows, self.metrics)
@@ -68,14 +69,14 @@ class Sensor:
         if address is None:
             return None
         try:
-            return serve_metrics(self.metrics, *address)
+            return MetricsServer(self.metrics, *address)
         except OSError as err:
             raise SensorError(f"metrics: cannot listen on {self.config.metrics}: "
                               f"{err.strerror or err}") from None
 
     def run(self) -> int:
         records: queue.Queue = queue.Queue(RECORD_QUEUE_BLOCKS)
-        capture = CaptureStage(self.ring, records, self.metrics, self.stop)
+        capture = CaptureStage(self.ring, records, self.metrics, self.stop, self.say)
         flows = FlowStage(FlowConfig(idle_timeout_s=self.config.idle_timeout_s,
                                      active_timeout_s=self.config.active_timeout_s,
                                      max_flows=self.config.max_flows),
@@ -154,6 +155,9 @@ class Sensor:
             self.say(f"SIGHUP: reopened {self.config.eve}, reloaded {self.config.model}")
         except TrafficLMError as err:
             self.say(f"SIGHUP: keeping the current model: {err}")
+        except Exception as err:
+            self.say(f"SIGHUP: keeping the current model: {self.config.model}: "
+                     f"{type(err).__name__}: {err}")
 
     def _shut_down(self, capture: CaptureStage, flows: FlowStage) -> int:
         capture.join()
@@ -173,12 +177,14 @@ class Sensor:
         return 0
 
 
-def _drop_privileges(user: str) -> None:
-    """Become ``user`` now that the capture socket is open (it stays usable)."""
+def _drop_privileges(user: str, eve: EveFile) -> None:
+    """Become ``user`` now that the capture socket is open (it stays usable); the EVE
+    file, opened as root, is handed over first."""
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
         raise SensorError(f"user {user!r}: no such user to drop privileges to") from None
+    eve.hand_to(entry.pw_uid, entry.pw_gid, user)
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)

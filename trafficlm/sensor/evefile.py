@@ -30,22 +30,41 @@ class EveFile:
         self._fd = self._open()
 
     def _open(self) -> int:
+        """Append-only, and never through a symbolic link: the sensor opens this as root,
+        in a directory its unprivileged user can write, where a planted link could
+        otherwise make root append to any file."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                           0o640)
+            return os.open(self.path, flags, 0o640)
         except OSError as err:
-            raise EveFileError(f"{self.path}: cannot write alerts: "
-                               f"{err.strerror or err}") from None
+            reason = ("is a symbolic link; refusing to follow it" if err.errno == errno.ELOOP
+                      else err.strerror or str(err))
+            raise EveFileError(f"{self.path}: cannot write alerts: {reason}") from None
+
+    def hand_to(self, uid: int, gid: int, user: str) -> None:
+        """Before the sensor drops to ``user``: the open file becomes theirs, and their
+        right to create the next one in its directory (SIGHUP after logrotate) is
+        checked now rather than found missing at the first rotation."""
+        os.fchown(self._fd, uid, gid)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not _writable_by(os.stat(directory), uid, gid):
+            raise EveFileError(f"{directory}: not writable by {user}, so a SIGHUP after "
+                               f"logrotate could not reopen {self.path} "
+                               f"(chown {user} {directory})")
 
     def write(self, lines: list[str]) -> None:
-        """Queue lines and write as many as the disk takes, each whole or not at all."""
+        """Write as many lines as the disk takes, each whole or not at all; what it does not
+        take waits, at most ``max_unwritten`` lines (the oldest beyond that are dropped,
+        counted). The bound applies after the write, so a report larger than the bound
+        is lost only when the disk is really full."""
         self.backlog.extend(line.encode() + b"\n" for line in lines)
+        self.flush()
         overflow = len(self.backlog) - self.max_unwritten
         for _ in range(max(0, overflow)):
             self.backlog.popleft()
         if overflow > 0:
             self.metrics.add("alert_lines_dropped", overflow)
-        self.flush()
+            self.metrics.set("unwritten_lines", len(self.backlog))
 
     def flush(self) -> None:
         while self.backlog:
@@ -80,3 +99,12 @@ class EveFile:
     def close(self) -> None:
         self.flush()
         os.close(self._fd)
+
+
+def _writable_by(info: os.stat_result, uid: int, gid: int) -> bool:
+    """Whether a user may create files in a directory with these owner and mode bits."""
+    if info.st_uid == uid:
+        return info.st_mode & 0o300 == 0o300
+    if info.st_gid == gid:
+        return info.st_mode & 0o030 == 0o030
+    return info.st_mode & 0o003 == 0o003

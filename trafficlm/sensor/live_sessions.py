@@ -106,6 +106,8 @@ class LiveSessions:
     def _remember(self, sessions: pl.DataFrame) -> None:
         """Keep reported sessions as context for ``gap_s`` after they end, at most
         ``max_context`` of them (the oldest leave first, counted)."""
+        if sessions.is_empty():  # every due session was held back: nothing new to remember
+            return
         reported = sessions.select(CONTEXT_COLUMNS)
         context = reported if self.context is None else pl.concat([self.context, reported])
         newest = context["last_seen"].max()

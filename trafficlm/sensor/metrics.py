@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "trafficlm_sensor_"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -18,6 +17,7 @@ HELP = {
     "packets_received": "frames read from the capture ring",
     "bytes_received": "bytes of those frames on the wire",
     "packets_kernel_dropped": "frames the kernel ring had no room for (never received)",
+    "capture_errors": "errors the capture socket reported (ENETDOWN: the link went down)",
     "packets_skipped": "received frames that carry no flow, by cause",
     "packets_dropped": "received frames dropped before flow tracking, by cause",
     "packets_scored": "packets of flows the model scored",
@@ -31,6 +31,7 @@ HELP = {
     "sessions_reported_early": "sessions reported before closing to bound memory",
     "sessions_held_back": "sessions not alerted on their own (too few flows, DoS collateral)",
     "sessions_context_evicted": "reported sessions forgotten early by the session rules' memory",
+    "metrics_connections_dropped": "metrics connections closed unanswered (slow, or too many)",
 }
 GAUGES = {"open_flows": "flows in the flow table",
           "pending_flows": "completed flows waiting for the model",
@@ -117,26 +118,3 @@ class Metrics:
             running += count
             lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
         return [*lines, f"{name}_sum {self._latency_sum:.6f}", f"{name}_count {running}"]
-
-
-def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve ``/metrics`` from a daemon thread; binding fails now if the port is taken."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # the http.server interface names it
-            if self.path != "/metrics":
-                self.send_error(404)
-                return
-            body = metrics.prometheus().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:  # scrapes are not log lines
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    return server

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,9 +80,11 @@ class CaptureStage(threading.Thread):
     """Ring blocks into the record queue; a full queue drops the block, counted."""
 
     def __init__(self, ring: RingCapture, records: queue.Queue, metrics: Metrics,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, say: Callable[[str], None] = print) -> None:
         super().__init__(name="capture", daemon=True)
         self.ring, self.records, self.metrics, self.stop = ring, records, metrics, stop
+        self.say = say
+        self._errors_said = 0
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -103,7 +106,15 @@ class CaptureStage(threading.Thread):
         return True
 
     def read_kernel_drops(self) -> None:
-        self.metrics.set_total("packets_kernel_dropped", self.ring.read_counters().drops)
+        counters = self.ring.read_counters()
+        self.metrics.set_total("packets_kernel_dropped", counters.drops)
+        for name, count in counters.errors.items():
+            self.metrics.set_total("capture_errors", count, name)
+        errors = sum(counters.errors.values())
+        if errors > self._errors_said:
+            self._errors_said = errors
+            self.say(f"{self.ring.iface}: capture socket reported "
+                     f"{', '.join(sorted(counters.errors))}; capturing again when the link is up")
 
 
 class FlowStage(threading.Thread):

@@ -20,7 +20,10 @@ def load_folders(root: str, tokenizer: TrafficTokenizer, cap_per_label: int, see
     label_dirs = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
     sets = []
     for label_dir in label_dirs:
-        for path in find_captures([str(label_dir)]):
+        found = find_captures([str(label_dir)])
+        for line in found.skipped:
+            say(line)
+        for path in found.paths:
             flowset, report, _ = labelled_capture(
                 path, lambda flows, label=label_dir.name: np.full(len(flows), label, object),
                 str(Path(path).relative_to(base)), str(Path(path).relative_to(base)), tokenizer,
