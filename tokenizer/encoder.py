@@ -262,7 +262,7 @@ class TrafficTokenizer:
             raise TokenizerError(f"{path}: unreadable tokenizer file: {err}") from None
         version = document.get("format_version")
         if version != V.FORMAT_VERSION:
-            raise TokenizerError(f"{path}: tokenizer format {version}, but this TrafficLM reads "
+            raise TokenizerError(f"{path}: tokenizer format {version!r}, but this TrafficLM reads "
                                  f"format {V.FORMAT_VERSION}; retrain or use a matching version")
         try:
             config = TokenizerConfig(**{k: document[k] for k in

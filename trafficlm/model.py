@@ -17,7 +17,15 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trafficlm.errors import TrafficLMError
+from trafficlm.model_files import (
+    ModelError,
+    check_calibration,
+    check_config,
+    check_finite,
+    check_labels,
+    check_weights,
+    read_json,
+)
 from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
 from trafficlm.tokenizer import vocab as V
 
@@ -28,10 +36,6 @@ UNKNOWN = "Unknown (unlike training)"
 # Flows per forward pass when scoring. On 2 CPU cores 32-64 rows score ~1.7x faster
 # than 256 (the activations stay in cache); bench/triage.py measures the effect.
 SCORING_BATCH = 64
-
-
-class ModelError(TrafficLMError):
-    """A model directory that cannot be used."""
 
 
 def bert_config(model, tokenizer: TrafficTokenizer, **extra):
@@ -87,13 +91,19 @@ class Calibration:
             indent=1), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> Calibration:
-        tensors = load_file(str(directory / "calibration.safetensors"))
-        meta = json.loads((directory / "calibration.json").read_text(encoding="utf-8"))
+    def load(cls, directory: Path, hidden: int) -> Calibration:
+        """The calibration of ``directory``, checked to fit an encoder ``hidden`` wide."""
+        path = directory / "calibration.safetensors"
+        try:
+            tensors = load_file(str(path))
+            means, precision = tensors["means"].numpy(), tensors["precision"].numpy()
+        except Exception as err:
+            raise ModelError(f"{path}: not a readable calibration: {err!r}") from None
+        meta = read_json(directory / "calibration.json")
+        threshold, fpr = check_calibration(directory, means, precision, hidden, meta)
         optional = {k: tensors[k].numpy() for k in ("benign_distances", "benign_attack_scores")
                     if k in tensors}
-        return cls(tensors["means"].numpy(), tensors["precision"].numpy(),
-                   float(meta["threshold"]), float(meta["fpr"]), **optional)
+        return cls(means, precision, threshold, fpr, **optional)
 
 
 class TrafficModel:
@@ -102,14 +112,24 @@ class TrafficModel:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self._check_files()
-        try:
-            self.tokenizer = TrafficTokenizer.from_pretrained(self.directory)
-        except TokenizerError as err:
-            raise ModelError(str(err)) from None
-        self.labels = self._labels()
+        config = check_config(self.directory)
+        check_weights(self.directory, config)
+        self.tokenizer = self._tokenizer(config["max_position_embeddings"])
+        self.labels = check_labels(self.directory, BENIGN)
         self.classifier = self._classifier()
         self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
-        self.calibration = Calibration.load(self.directory)
+        self.calibration = Calibration.load(self.directory, config["hidden_size"])
+
+    def _tokenizer(self, positions: int) -> TrafficTokenizer:
+        try:
+            tokenizer = TrafficTokenizer.from_pretrained(self.directory)
+        except TokenizerError as err:
+            raise ModelError(str(err)) from None
+        if tokenizer.config.max_length > positions:
+            raise ModelError(f"{self.directory}: the tokenizer makes up to "
+                             f"{tokenizer.config.max_length} tokens but the encoder has "
+                             f"{positions} positions")
+        return tokenizer
 
     def quantize(self) -> None:
         """Score with an int8 dynamically quantised copy of the Linear layers (faster on
@@ -137,16 +157,6 @@ class TrafficModel:
             if not (self.directory / name).is_file():
                 raise ModelError(f"{self.directory}: missing {name}")
 
-    def _labels(self) -> list[str]:
-        try:
-            labels = json.loads((self.directory / "labels.json").read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise ModelError(f"{self.directory / 'labels.json'}: not JSON: {err}") from None
-        if not isinstance(labels, list) or BENIGN not in labels:
-            raise ModelError(f"{self.directory / 'labels.json'}: must list the classes, "
-                             f"{BENIGN} among them")
-        return labels
-
     def _classifier(self):
         from transformers import BertForSequenceClassification
         from transformers.utils import logging as hf_logging
@@ -155,14 +165,16 @@ class TrafficModel:
         try:
             model = BertForSequenceClassification.from_pretrained(
                 self.directory, use_safetensors=True, local_files_only=True)
-        except (OSError, ValueError, RuntimeError) as err:
-            raise ModelError(f"{self.directory}: cannot load the model: {err}") from None
+        except Exception as err:
+            raise ModelError(f"{self.directory}: cannot load the model: "
+                             f"{type(err).__name__}: {err}") from None
         if model.config.num_labels != len(self.labels):
             raise ModelError(f"{self.directory}: config has {model.config.num_labels} classes "
                              f"but labels.json lists {len(self.labels)}")
         if model.config.vocab_size != self.tokenizer.vocab_size:
             raise ModelError(f"{self.directory}: model vocabulary ({model.config.vocab_size}) "
                              f"does not match its tokenizer ({self.tokenizer.vocab_size})")
+        check_finite(self.directory, model)
         return model.eval()
 
     @torch.no_grad()
