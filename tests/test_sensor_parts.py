@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 from collections import Counter
@@ -55,15 +56,25 @@ def test_example_config_documents_every_key_and_loads():
 @pytest.mark.parametrize("text, message", [
     ("iface = 'x'\nqueue = 3\n", "unknown key 'queue'"),
     ("iface = 'x'\nmax_flows = 'many'\n", "max_flows must be int"),
-    ("iface = 'x'\nscoring_batch = 0\n", "scoring_batch must be positive"),
+    ("iface = 'x'\nscoring_batch = 0\n", "scoring_batch must be from 1 to 65,536, not 0"),
     ("iface = 'x'\nmetrics = 'localhost'\n", "metrics must be HOST:PORT"),
     ("bpf = 'tcp'\n", "no interface"),
+    # values that passed once and broke later: struct.error, NaN timers, a 100 GB ring
+    ("iface = 'x'\nblock_timeout_ms = 99999999999\n", "block_timeout_ms must be from 1 to 60,000"),
+    ("iface = 'x'\nstats_interval_s = nan\n", "stats_interval_s must be a finite number"),
+    ("iface = 'x'\nsession_gap_s = nan\n", "session_gap_s must be a finite number"),
+    ("iface = 'x'\nring_mb = 100000\n", "ring_mb must be from 1 to 1,024"),
 ])
 def test_bad_settings_are_named(tmp_path, text, message):
     path = tmp_path / "s.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_sensor_config(str(path), {})
+
+
+def test_metrics_may_listen_on_ipv6():
+    config = load_sensor_config(None, {"iface": "x", "metrics": "[::1]:9781"})
+    assert config.metrics_address() == ("::1", 9781)
 
 
 def test_systemd_unit_runs_a_command_line_the_cli_accepts():

@@ -39,6 +39,8 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
                  "bytes_toclient": int(session["bytes_toclient"]),
                  "start": _iso(session["first_seen"])},
         "trafficlm": {"session_id": int(session["session_id"]), "flows": int(session["flows"]),
+                      "sources": int(session.get("sources") or 1),
+                      "destinations": int(session.get("destinations") or 1),
                       "dest_ports": int(session["dst_ports"]),
                       "attack_score": round(float(session["mean_attack_score"]), 4),
                       "confidence": round(float(session["mean_confidence"]), 4),

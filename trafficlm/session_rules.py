@@ -31,9 +31,11 @@ HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
                     "reason": pl.String}
 # what a reported session leaves behind as context for later parts (see ``believed``)
-CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows")
-TOO_FEW, COLLATERAL = "too_few_flows", "dos_collateral"  # rule ids, for counters
-RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service"}
+CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows",
+                   "sources", "destinations")
+TOO_FEW, COLLATERAL, REPORT_CAP = "too_few_flows", "dos_collateral", "report_cap"  # rule ids
+RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service",
+         REPORT_CAP: "more sessions than one report holds"}
 
 
 def is_dos(verdict: pl.Expr) -> pl.Expr:
@@ -120,3 +122,10 @@ def _collateral_counts(collateral: pl.DataFrame) -> pl.DataFrame:
     return collateral.group_by("dos_session").agg(
         pl.col("flows").sum().cast(pl.UInt32).alias("collateral_flows"),
         pl.col("src_ip").n_unique().cast(pl.UInt32).alias("collateral_sources"))
+
+
+def over_the_cap(sessions: pl.DataFrame, cap: int) -> pl.DataFrame:
+    """Held-back rows for the lowest-ranked ``sessions`` beyond a report's ``cap``."""
+    return sessions.with_columns(
+        pl.lit(f"ranked below the {cap:,} alerts one report holds").alias("reason"),
+        pl.lit(REPORT_CAP).alias("rule")).select(list(HELD_BACK_SCHEMA)).cast(HELD_BACK_SCHEMA)

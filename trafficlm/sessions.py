@@ -14,7 +14,12 @@ import numpy as np
 import polars as pl
 
 from trafficlm.model import BENIGN, UNKNOWN
-from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos
+from trafficlm.session_folding import with_session_keys
+from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos, over_the_cap
+
+# alerts one report holds; the lowest-ranked beyond it are held back, counted (a flood of
+# distinct attacks must not fill the analyst's screen or the sensor's disk either)
+MAX_SESSIONS = 1000
 
 
 @dataclass
@@ -42,19 +47,24 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
                    context: pl.DataFrame | None = None) -> SessionTable:
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training.
     ``context``: sessions reported before, for the rules (``session_rules.believed``)."""
-    alerted = alerted_flows(flows).sort(["src_ip", "dst_ip", "verdict", "start"])
+    alerted = alerted_flows(flows)
     if alerted.is_empty():
         return SessionTable.empty(alerted)
-    same = ((pl.col("src_ip") == pl.col("src_ip").shift(1))
-            & (pl.col("dst_ip") == pl.col("dst_ip").shift(1))
+    if "session_src" not in alerted.columns:  # the sensor keys its held flows itself
+        alerted = with_session_keys(alerted, gap_s, context)
+    alerted = alerted.sort(["session_src", "session_dst", "verdict", "start"])
+    same = ((pl.col("session_src") == pl.col("session_src").shift(1))
+            & (pl.col("session_dst") == pl.col("session_dst").shift(1))
             & (pl.col("verdict") == pl.col("verdict").shift(1))
             & ((pl.col("start") - pl.col("start").shift(1)).dt.total_seconds() <= gap_s))
     alerted = alerted.with_columns((~same.fill_null(False)).cum_sum().alias("session_id"))
-    # ties (a scan touches each port once) go to the lowest port, so output is stable
+    # ties (a scan touches each port once) go to the lowest port or host, so output is stable
     top_port = pl.col("dst_port").mode().min()
     sessions = alerted.group_by("session_id", maintain_order=True).agg(
-        pl.col("src_ip").first(), pl.col("dst_ip").first(), pl.col("verdict").first(),
-        pl.col("proto").first(),
+        pl.col("src_ip").mode().min(), pl.col("dst_ip").mode().min(),
+        pl.col("src_ip").n_unique().alias("sources"),
+        pl.col("dst_ip").n_unique().alias("destinations"),
+        pl.col("verdict").first(), pl.col("proto").first(),
         pl.col("start").min().alias("first_seen"), pl.col("end").max().alias("last_seen"),
         pl.len().alias("flows"), pl.col("dst_port").n_unique().alias("dst_ports"),
         top_port.alias("top_dst_port"),
@@ -77,6 +87,8 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
     sessions, held_back = believed(sessions, gap_s, context)
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
     sessions = sessions.sort(["severity", "flows"], descending=[False, True], maintain_order=True)
+    sessions, over = sessions.head(MAX_SESSIONS), sessions.slice(MAX_SESSIONS)
+    held_back = pl.concat([held_back, over_the_cap(over, MAX_SESSIONS)])
     return SessionTable(*_numbered_by_rank(sessions, alerted), held_back)
 
 
@@ -115,10 +127,17 @@ def _ports(row: dict) -> str:
     return f"{row['lowest_dst_port']}-{row['highest_dst_port']}"
 
 
+def _hosts(row: dict, count: str, address: str) -> str:
+    """One host, or how many (a spoofed flood's sources, a sweep's targets)."""
+    many = row.get(count) or 1
+    return row[address] if many == 1 else f"{many:,} hosts (e.g. {row[address]})"
+
+
 def explanation(row: dict) -> str:
     """The session facts that make the verdict plausible, in one line."""
     span = (row["last_seen"] - row["first_seen"]).total_seconds()
-    parts = [f"{row['flows']} flow(s) from {row['src_ip']} to {row['dst_ip']}",
+    parts = [f"{row['flows']} flow(s) from {_hosts(row, 'sources', 'src_ip')} to "
+             f"{_hosts(row, 'destinations', 'dst_ip')}",
              f"{row['dst_ports']} destination port(s) ({_ports(row)})", f"in {span:.2f} s"]
     if row["share_reset"] > 0.5:
         parts.append(f"{100 * row['share_reset']:.0f}% ended by RST")

@@ -18,10 +18,11 @@ from collections import Counter
 
 import polars as pl
 
+from trafficlm.session_folding import with_session_keys
 from trafficlm.session_rules import CONTEXT_COLUMNS
 from trafficlm.sessions import alerted_flows, build_sessions
 
-KEY = ("src_ip", "dst_ip", "verdict")
+KEY = ("session_src", "session_dst", "verdict")  # see session_folding
 NS = 1_000_000_000
 CONTEXT_SESSIONS = 10_000  # reported sessions remembered for the rules of later parts
 
@@ -53,17 +54,27 @@ class LiveSessions:
         """Sessions ready to report now (closed, open too long, or over the flow cap)."""
         if self.held is None:
             return None
+        self._key_held()
         spans = self.held.group_by(KEY).agg(pl.col("start").min().alias("first"),
-                                            pl.col("end").max().alias("last"), pl.len())
+                                            pl.col("end").max().alias("last"), pl.len(),
+                                            pl.col("src_ip").n_unique().alias("sources"),
+                                            pl.col("dst_ip").n_unique().alias("destinations"))
         now = pl.lit(now_ns).cast(pl.Datetime("ns", "UTC"))
         ready = spans.filter(((now - pl.col("last")).dt.total_seconds() >= self.gap_s)
                              | ((now - pl.col("first")).dt.total_seconds() >= self.report_s))
         ready = pl.concat([ready, self._over_cap(spans.join(ready, on=list(KEY), how="anti"),
                                                  self.held.height - ready["len"].sum())])
         waiting = spans.join(ready, on=list(KEY), how="anti").select(
-            *KEY, pl.col("first").alias("first_seen"), pl.col("last").alias("last_seen"),
-            pl.col("len").alias("flows"))
+            pl.col("session_src").alias("src_ip"), pl.col("session_dst").alias("dst_ip"),
+            "verdict", pl.col("first").alias("first_seen"), pl.col("last").alias("last_seen"),
+            pl.col("len").alias("flows"), "sources", "destinations")
         return self._take(ready.select(KEY), waiting)
+
+    def _key_held(self) -> None:
+        """Key the held flows as offline triage would key them together, so a spoofed
+        flood is one span (one report each ``report_s``), not one per spoofed source."""
+        self.held = with_session_keys(self.held.drop(KEY[:2], strict=False), self.gap_s,
+                                      self.context)
 
     def _over_cap(self, waiting: pl.DataFrame, held_after: int) -> pl.DataFrame:
         """The earliest-begun sessions whose report brings the held flows under the cap."""
@@ -79,6 +90,7 @@ class LiveSessions:
         """Every held session (shutdown)."""
         if self.held is None:
             return None
+        self._key_held()
         return self._take(self.held.select(KEY).unique(), None)
 
     def _take(self, keys: pl.DataFrame, waiting: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -88,7 +100,7 @@ class LiveSessions:
         comes first; only the due flows are aggregated, so a report stays cheap."""
         if keys.is_empty():
             return None
-        flows = self.held.join(keys, on=list(KEY), how="semi").drop("verdict")
+        flows = self.held.join(keys, on=list(KEY), how="semi")
         self.held = self.held.join(keys, on=list(KEY), how="anti")
         if self.held.is_empty():
             self.held = None
