@@ -24,7 +24,11 @@ def test_two_flood_flows_are_held_back_with_their_reason():
 def test_a_flood_from_spoofed_sources_counts_at_its_destination():
     spoofed = [(f"198.51.100.{i}", VICTIM, i * 0.01, "DoS Syn Flood", False) for i in range(12)]
     table = build_sessions(scored_flows(spoofed))
-    assert table.sessions.height == 12 and table.held_back.is_empty()
+    assert table.held_back.is_empty()
+    flood = table.sessions.row(0, named=True)  # one attack, one alert, keyed by its victim
+    assert table.sessions.height == 1 and flood["dst_ip"] == VICTIM
+    assert (flood["flows"], flood["sources"]) == (12, 12)
+    assert "12 flow(s) from 12 hosts (e.g. 198.51.100.0) to 10.9.0.10" in explanation(flood)
     # the same twelve flows spread over hours are separate bursts, each too small
     slow = [(src, dst, i * 3600.0, label, unlike) for i, (src, dst, _, label, unlike)
             in enumerate(spoofed)]

@@ -41,6 +41,7 @@ class OutputFile:
         self.name = path or "<stdout>"
         self._fd = None if path is None else _open(path)
         self._buffer = bytearray()
+        self._sent = 0  # bytes of the piece being written that went out
         self.written = 0  # bytes of whole lines now in the output
 
     def write(self, text: str | bytes) -> None:
@@ -53,12 +54,13 @@ class OutputFile:
             self.write(line)
 
     def flush(self) -> None:
+        self._sent = 0
         try:
             self._emit(self._buffer)
         except BrokenPipeError:
             raise
         except OSError as err:
-            self._cut_back()
+            self._cut_back(self._buffer.rfind(b"\n", 0, self._sent) + 1)
             raise OutputCutShort(f"{self.name}: cannot write: {err.strerror or err}; the "
                                  f"output ends after {self.written} bytes of whole lines"
                                  ) from None
@@ -73,19 +75,23 @@ class OutputFile:
                 os.close(self._fd)
 
     def _emit(self, data: bytearray) -> None:
+        """Write ``data``, counting what went out in ``_sent`` (a full disk takes part)."""
         if self._fd is None:  # stdout, through sys.stdout so redirections and capture work
             sys.stdout.write(data.decode())
             sys.stdout.flush()
+            self._sent = len(data)
             return
-        with memoryview(data) as view:
-            while view:
-                view = view[os.write(self._fd, view):]
+        with memoryview(data) as whole:
+            while self._sent < len(data):
+                self._sent += os.write(self._fd, whole[self._sent:])
 
-    def _cut_back(self) -> None:
-        """Drop a half-written piece, where the output is a file that can be cut."""
-        self._buffer.clear()
+    def _cut_back(self, whole_lines: int) -> None:
+        """Keep the whole lines of a piece that went out in part, where the output is a
+        file that can be cut; drop the rest of the piece."""
+        self._buffer = bytearray()  # a fresh one: the failed write may still hold a view
         if self._fd is None:
             return
+        self.written += whole_lines
         with contextlib.suppress(OSError):  # a device or a pipe: nothing to cut
             os.ftruncate(self._fd, self.written)
 

@@ -4,18 +4,22 @@ A session is normally one source host, one destination host and one verdict.
 Two attacks break that: a flood from spoofed sources is one flow from each of
 tens of thousands of "hosts", and a sweep is one flow to each of hundreds.
 Counted per host pair they were 198,806 alerts for one SYN flood and 256 held-
-back one-flow "scans" for one sweep. So before sessions are cut, flows whose
-verdict reached one destination from ``MANY_HOSTS`` or more sources within a
-gap fold into one session keyed by that destination (Suricata's
-``track by_dst``), and the rest whose verdict went from one source to
-``MANY_HOSTS`` or more destinations fold into one keyed by that source
-(Zeek's address scan: one host, many hosts, one window). The folded side's
-key is ``ANY_HOST``; the session keeps how many hosts it stands for.
+back one-flow "scans" for one sweep. So before sessions are cut, a flow folds
+into one session keyed by its destination (Suricata's ``track by_dst``) when
+its verdict is a denial of service, or when flows of its verdict reached that
+destination from ``MANY_HOSTS`` or more sources within a gap (a spoofed flood
+the model mistook for something else is still one attack on one victim).
+The rest fold into one session keyed by their source when the verdict is a
+scan, or went from that source to ``MANY_HOSTS`` or more destinations (Zeek's
+address scan: one host, many hosts, one window). The folded side's key is
+``ANY_HOST``; the session keeps how many hosts it stands for.
 """
 
 from __future__ import annotations
 
 import polars as pl
+
+from trafficlm.session_rules import is_dos, is_scan
 
 MANY_HOSTS = 20  # Zeek's scan detector says 25 hosts on one port; floods need fewer to matter
 ANY_HOST = "*"
@@ -26,12 +30,14 @@ def with_session_keys(alerted: pl.DataFrame, gap_s: float,
     """``alerted`` plus ``session_src`` and ``session_dst``: the hosts a session is keyed
     by, ``ANY_HOST`` on the side folded away. ``context``: sessions reported before (the
     sensor reports a long flood in parts); a flow joins a fold that one of them began."""
-    by_victim = (_many_hosts(alerted, "dst_ip", "src_ip", gap_s)
+    by_victim = (is_dos(alerted["verdict"])
+                 | _many_hosts(alerted, "dst_ip", "src_ip", gap_s)
                  | _folded_before(alerted, context, "dst_ip", "sources", gap_s))
     keyed = alerted.with_columns(
         pl.when(by_victim).then(pl.lit(ANY_HOST)).otherwise(pl.col("src_ip"))
         .alias("session_src"))
-    by_source = ((_many_hosts(keyed, "src_ip", "dst_ip", gap_s)
+    by_source = ((is_scan(alerted["verdict"])
+                  | _many_hosts(keyed, "src_ip", "dst_ip", gap_s)
                   | _folded_before(alerted, context, "src_ip", "destinations", gap_s))
                  & ~by_victim)
     return keyed.with_columns(

@@ -24,9 +24,10 @@ import polars as pl
 from trafficlm.model import UNKNOWN
 
 DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
+SCAN_WORD = "Scan"  # PortScan, UDPScan, ServiceScan
 # (word in the verdict, flows needed at one destination); the first word that matches counts
 VOLUME_MINIMUM: tuple[tuple[str, int], ...] = (
-    (DOS_WORD, 10), ("Scan", 5), ("Patator", 5), ("Brute Force", 5))
+    (DOS_WORD, 10), (SCAN_WORD, 5), ("Patator", 5), ("Brute Force", 5))
 HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
                     "reason": pl.String}
@@ -41,6 +42,11 @@ RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a 
 def is_dos(verdict: pl.Expr) -> pl.Expr:
     """Whether a verdict is a denial of service (for severity, volume and collateral)."""
     return verdict.str.contains(DOS_WORD, literal=True)
+
+
+def is_scan(verdict: pl.Expr) -> pl.Expr:
+    """Whether a verdict is a scan (a session is then its source's, whatever it probed)."""
+    return verdict.str.contains(SCAN_WORD, literal=True)
 
 
 def _volume_minimum(verdict: pl.Expr) -> pl.Expr:

@@ -47,8 +47,9 @@ class LiveSessions:
         alerted = alerted_flows(scored)
         if alerted.is_empty():
             return
+        # the held flows may carry the keys of the last ``due``; new ones get theirs at the next
         self.held = alerted if self.held is None else pl.concat([self.held, alerted],
-                                                                how="vertical_relaxed")
+                                                                how="diagonal_relaxed")
 
     def due(self, now_ns: int) -> pl.DataFrame | None:
         """Sessions ready to report now (closed, open too long, or over the flow cap)."""
@@ -105,7 +106,7 @@ class LiveSessions:
         if self.held.is_empty():
             self.held = None
         known = [c for c in (self.context, waiting) if c is not None and not c.is_empty()]
-        context = pl.concat(known, how="vertical_relaxed") if known else None
+        context = pl.concat(known, how="diagonal_relaxed") if known else None
         table = build_sessions(flows, self.gap_s, context)
         self.held_back.update(table.held_back["rule"])
         sessions = table.sessions.with_columns(
