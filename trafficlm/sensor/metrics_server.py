@@ -12,6 +12,7 @@ expired is counted in ``metrics_connections_dropped``.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -122,6 +123,7 @@ class MetricsServer:
         sent = connection.sock.send(connection.reply)
         connection.reply = connection.reply[sent:]
         if not connection.reply:
+            _drain(connection.sock)
             self._close(connection)
 
     def _expire(self, now: float) -> None:
@@ -140,6 +142,15 @@ class MetricsServer:
         if self._open.pop(connection.sock, None) is not None:
             self._selector.unregister(connection.sock)
         connection.sock.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what the client sent beyond its request: closing with unread bytes makes the
+    kernel reset the connection, and the client may lose the reply it has not read yet."""
+    with contextlib.suppress(OSError):
+        for _ in range(4):
+            if not sock.recv(MAX_REQUEST_BYTES):
+                return
 
 
 def _status_and_body(request: bytes, metrics: Metrics) -> tuple[str, bytes]:
