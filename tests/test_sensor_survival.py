@@ -23,6 +23,7 @@ from test_sensor import needs_link
 from trafficlm.model import DEFAULT_MODEL_DIR
 
 from conftest import CORPUS
+from crafted_floods import spoofed_syn_flood
 from live_link import SENSOR_END, LiveLink, eve_events, link_name, wait_until
 
 FINGERPRINTING = CORPUS / "chrissanders-packets" / "activeosfingerprinting.pcapng"
@@ -169,3 +170,17 @@ def test_as_its_own_user_the_sensor_reopens_after_logrotate_and_refuses_links(
             process.kill()
     assert eve.stat().st_uid == nobody.pw_uid
     assert eve_events(eve)[-1]["event_type"] == "stats"  # written by the dropped user
+
+
+@needs_link
+@pytest.mark.slow
+def test_a_spoofed_flood_on_the_wire_is_a_handful_of_alerts(link, tmp_path):
+    flood = spoofed_syn_flood(tmp_path / "flood.pcap", packets=200_000, seconds=20.0)
+    sensor = link.start_sensor(tmp_path, config="session_gap_s = 5.0\nsession_report_s = 2.0\n")
+    link.replay(str(flood), "--topspeed", timeout=120)
+    assert sensor.stop(timeout=300) == 0
+    alerts = [e for e in eve_events(sensor.eve) if e["event_type"] == "alert"]
+    assert 1 <= len(alerts) <= 5
+    for alert in alerts:
+        assert alert["dest_ip"] == "10.203.0.10" and alert["trafficlm"]["sources"] > 1000
+        assert "hosts (e.g. 198.1" in alert["trafficlm"]["explanation"]
