@@ -143,6 +143,20 @@ def test_two_process_torchrun_on_cpu(manifest, tmp_path):
     ("[pretrain]\nsteps = 'many'\n", "pretrain.steps must be int"),
     ("colour = 'blue'\n", "unknown key 'colour'"),
     ("[finetune]\nmode = 'full'\n", "finetune.mode must be 'lora' or 'probe'"),
+    # values that passed once and broke later, many only after pretraining had run
+    ("[model]\nnum_attention_heads = 0\n", "model.num_attention_heads must be from 1 to 64"),
+    ("[data]\ntestbed = [true]\n", "data.testbed[0] must be str, not True"),
+    ("[pretrain]\nbatch_size = 0\n", "pretrain.batch_size must be from 1"),
+    ("[pretrain]\nbatch_size = -4\n", "pretrain.batch_size must be from 1"),
+    ("[pretrain]\nmask_probability = 2.0\n", "pretrain.mask_probability must be above 0 and"),
+    ("[finetune]\nepochs = 0\n", "finetune.epochs must be from 1"),
+    ("[finetune]\nlora_r = 0\n", "finetune.lora_r must be from 1"),
+    ("[finetune]\nopen_set_fpr = 2.0\n", "finetune.open_set_fpr must be above 0"),
+    ("[finetune]\npatience = -1\n", "finetune.patience must be from 1"),
+    ("[model]\ndropout = 2.0\n", "model.dropout must be from 0 to 0.9"),
+    ("[data]\nmax_flows_per_capture = 0\n", "data.max_flows_per_capture must be from 1"),
+    ("[evaluate]\nfprs = [5.0, -1.0]\n", "evaluate.fprs must be above 0"),
+    ("[pretrain]\nlearning_rate = nan\n", "pretrain.learning_rate must be a finite number"),
 ])
 def test_bad_recipes_name_the_key_and_file(tmp_path, text, message):
     path = tmp_path / "bad.toml"
