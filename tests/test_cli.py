@@ -95,3 +95,22 @@ def test_console_script_runs_without_traceback_on_garbage(tmp_path):
     assert proc.returncode in (1, 3)
     assert "Traceback" not in proc.stderr
     assert str(garbage) in proc.stderr
+
+
+MODULES_AFTER = """
+import contextlib, io, sys
+from trafficlm.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main(sys.argv[1:])
+print(" ".join(m for m in ("torch", "transformers") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["flows", DEMO], ["tokenize", DEMO],
+                                  ["testbed", "list"], ["triage", "--help"]])
+def test_commands_that_need_no_model_never_import_torch(argv):
+    """Importing torch costs a second; `flows` and `--help` must not pay it."""
+    proc = subprocess.run([sys.executable, "-c", MODULES_AFTER, *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

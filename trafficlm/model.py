@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trafficlm.model_files import (
+    DEFAULT_MODEL_DIR,  # noqa: F401 - callers import it from here too
     ModelError,
     check_calibration,
     check_config,
@@ -29,7 +30,6 @@ from trafficlm.model_files import (
 from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
 from trafficlm.tokenizer import vocab as V
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 BENIGN = "BENIGN"
 # the verdict of a flow the model calls benign but finds unlike anything in training
 UNKNOWN = "Unknown (unlike training)"

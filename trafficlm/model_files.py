@@ -20,6 +20,9 @@ import numpy as np
 
 from trafficlm.errors import TrafficLMError
 
+# the model that ships inside the package; here, not in ``model``, so the commands that only
+# name it (triage's and the sensor's defaults) do not import torch to print --help
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 # config.json keys the encoder is built from, and the sizes no model of ours comes near
 SIZES = {"hidden_size": 8192, "num_hidden_layers": 96, "num_attention_heads": 128,
          "intermediate_size": 65_536, "max_position_embeddings": 65_536,

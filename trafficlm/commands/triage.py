@@ -17,7 +17,7 @@ from trafficlm.commands.common import (
 )
 from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
-from trafficlm.model import DEFAULT_MODEL_DIR
+from trafficlm.model_files import DEFAULT_MODEL_DIR
 from trafficlm.output import OutputError, OutputFile, open_output, refuse_inputs_as_outputs
 
 if TYPE_CHECKING:

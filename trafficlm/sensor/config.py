@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trafficlm.flows import MAX_FLOWS
-from trafficlm.model import DEFAULT_MODEL_DIR
+from trafficlm.model_files import DEFAULT_MODEL_DIR
 from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml
 
 MAX_RING_MB = 1024  # the ring is resident memory; the README's memory bound assumes the default
