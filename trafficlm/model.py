@@ -97,7 +97,7 @@ class Calibration:
         try:
             tensors = load_file(str(path))
             means, precision = tensors["means"].numpy(), tensors["precision"].numpy()
-        except Exception as err:
+        except Exception as err:  # safetensors raises its own errors, KeyError, OSError
             raise ModelError(f"{path}: not a readable calibration: {err!r}") from None
         meta = read_json(directory / "calibration.json")
         threshold, fpr = check_calibration(directory, means, precision, hidden, meta)
@@ -165,7 +165,7 @@ class TrafficModel:
         try:
             model = BertForSequenceClassification.from_pretrained(
                 self.directory, use_safetensors=True, local_files_only=True)
-        except Exception as err:
+        except Exception as err:  # an untrusted config.json can fail in many ways
             raise ModelError(f"{self.directory}: cannot load the model: "
                              f"{type(err).__name__}: {err}") from None
         if model.config.num_labels != len(self.labels):

@@ -69,8 +69,9 @@ def check_weights(directory: Path, config: dict) -> None:
     path = directory / "model.safetensors"
     try:
         with safe_open(str(path), "np") as weights:
-            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    except Exception as err:
+            names = weights.keys()  # safe_open is not iterable
+            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in names}
+    except Exception as err:  # safetensors raises its own errors besides OSError
         raise ModelError(f"{path}: not a readable safetensors file: {err}") from None
     layers = {int(m.group(1)) for key in shapes if (m := LAYER.search(key))}
     if len(layers) != config["num_hidden_layers"] or layers != set(range(len(layers))):

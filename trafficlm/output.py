@@ -34,7 +34,8 @@ class OutputCutShort(TrafficLMError):
 
 
 class OutputFile:
-    """A file (or stdout) written in whole lines; see the module docstring."""
+    """A file (or stdout) written in whole lines; see the module docstring. Opening it is
+    the check that the path is writable, so it is made before any work."""
 
     def __init__(self, path: str | None) -> None:
         self.name = path or "<stdout>"
@@ -100,11 +101,6 @@ def _open(path: str) -> int:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     except OSError as err:
         raise OutputError(f"{path}: cannot write: {err.strerror or err}") from None
-
-
-def open_output(path: str) -> OutputFile:
-    """Open an output file now, so an unwritable path fails before any work."""
-    return OutputFile(path)
 
 
 def refuse_inputs_as_outputs(inputs: list[str], outputs: list[str | None]) -> None:

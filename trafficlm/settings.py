@@ -75,6 +75,19 @@ def typed(path: Path | str, key: str, value: Any, kind: Any) -> Any:
     return value
 
 
+def same_as(cls: type, name: str) -> Any:
+    """A field with the default and range of ``cls``'s field ``name``: a setting that
+    feeds another (the sensor's flow-table keys, ``FlowConfig``) cannot drift from it."""
+    spec = next(f for f in fields(cls) if f.name == name)
+    return field(default=spec.default, metadata=spec.metadata)
+
+
+def declared_range(cls: type, name: str) -> tuple[float | None, float | None, bool]:
+    """(low, high, above) of a ``bounded`` field, for a flag that sets the same value."""
+    spec = next(f for f in fields(cls) if f.name == name)
+    return spec.metadata.get("range", (None, None, False))
+
+
 def check_ranges(where: Path | str, target: Any, section: str = "") -> None:
     """Every float finite, every ``bounded`` field inside its range; else one ConfigError
     naming the key and ``where`` (a file, or "command line")."""

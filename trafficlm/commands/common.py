@@ -9,17 +9,17 @@ from collections.abc import Callable
 
 from trafficlm.capture import CaptureReport, find_captures
 from trafficlm.errors import CaptureError, ExitCode
-from trafficlm.flows import MAX_FLOWS, FlowBatch, FlowConfig
-from trafficlm.flows.table import MAX_TIMEOUT_S
+from trafficlm.flows import FlowBatch, FlowConfig
 from trafficlm.pipeline import capture_flows
 from trafficlm.progress import Progress
-from trafficlm.settings import out_of_range
+from trafficlm.settings import declared_range, out_of_range
 
 
 def number(kind: type, low: float | None = None, high: float | None = None,
            above: bool = False) -> Callable[[str], float]:
     """An argparse ``type`` that takes a finite number in range, so a bad flag is a usage
-    error naming the flag (exit 2), never a traceback or a NaN that breaks later."""
+    error naming the flag (exit 2), never a traceback or a NaN that breaks later. A flag
+    that sets a settings field takes its range from the field (``declared_range``)."""
 
     def parse(text: str) -> float:
         try:
@@ -36,13 +36,18 @@ def number(kind: type, low: float | None = None, high: float | None = None,
 
 def add_flow_options(parser: argparse.ArgumentParser) -> None:
     defaults = FlowConfig()
-    timeout = number(float, 0, MAX_TIMEOUT_S, above=True)
+
+    def like(name: str, kind: type) -> Callable[[str], float]:
+        return number(kind, *declared_range(FlowConfig, name))
+
     group = parser.add_argument_group("flow table")
-    group.add_argument("--idle-timeout", type=timeout, default=defaults.idle_timeout_s,
-                       metavar="S", help="end a flow after S seconds without packets")
-    group.add_argument("--active-timeout", type=timeout, default=defaults.active_timeout_s,
-                       metavar="S", help="split flows longer than S seconds")
-    group.add_argument("--max-flows", type=number(int, 1, MAX_FLOWS),
+    group.add_argument("--idle-timeout", type=like("idle_timeout_s", float),
+                       default=defaults.idle_timeout_s, metavar="S",
+                       help="end a flow after S seconds without packets")
+    group.add_argument("--active-timeout", type=like("active_timeout_s", float),
+                       default=defaults.active_timeout_s, metavar="S",
+                       help="split flows longer than S seconds")
+    group.add_argument("--max-flows", type=like("max_flows", int),
                        default=defaults.max_flows, metavar="N",
                        help="concurrent flows kept; older ones are emitted early and counted")
 

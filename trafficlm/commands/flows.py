@@ -27,10 +27,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     config = flow_config(args)
-    refuse_inputs_as_outputs(args.captures, [args.out])
+    outputs = [args.out] if args.out else []
+    refuse_inputs_as_outputs(args.captures, outputs)
     with FrameWriter(args.format, args.out, TABLE_COLUMNS) as writer:
 
         def write(flows: FlowBatch, path: str) -> None:
             writer.write(flows_frame(flows, capture=path).sort("start"))
 
-        return each_capture_flows(args.captures, config, write, [args.out] if args.out else [])
+        return each_capture_flows(args.captures, config, write, outputs)

@@ -18,7 +18,7 @@ from trafficlm.commands.common import (
 from trafficlm.errors import ExitCode
 from trafficlm.flows import FlowBatch
 from trafficlm.model_files import DEFAULT_MODEL_DIR
-from trafficlm.output import OutputError, OutputFile, open_output, refuse_inputs_as_outputs
+from trafficlm.output import OutputError, OutputFile, refuse_inputs_as_outputs
 
 if TYPE_CHECKING:
     from trafficlm.sessions import SessionTable
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     outputs = [p for p in (args.out, args.html, args.extract) if p]
     refuse_inputs_as_outputs(args.captures, outputs)
     extract_dir = check_directory(args.extract) if args.extract else None
-    html = open_output(args.html) if args.html else None  # unwritable: fail now
+    html = OutputFile(args.html) if args.html else None  # unwritable: fail now
     out = OutputFile(args.out)
     frames: list[pl.DataFrame] = []
 

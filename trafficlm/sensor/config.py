@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trafficlm.flows import MAX_FLOWS
+from trafficlm.flows import FlowConfig
 from trafficlm.model_files import DEFAULT_MODEL_DIR
-from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml
+from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml, same_as
 
 MAX_RING_MB = 1024  # the ring is resident memory; the README's memory bound assumes the default
 
@@ -49,9 +49,9 @@ class SensorConfig:
     promiscuous: bool = True
     ring_mb: int = bounded(32, 1, MAX_RING_MB)  # resident: the whole ring is mapped
     block_timeout_ms: int = bounded(50, 1, 60_000)
-    idle_timeout_s: float = bounded(120.0, 0, DAY_S, above=True)
-    active_timeout_s: float = bounded(1800.0, 0, 7 * DAY_S, above=True)
-    max_flows: int = bounded(65_536, 1, MAX_FLOWS)
+    idle_timeout_s: float = same_as(FlowConfig, "idle_timeout_s")
+    active_timeout_s: float = same_as(FlowConfig, "active_timeout_s")
+    max_flows: int = same_as(FlowConfig, "max_flows")
     max_pending_flows: int = bounded(20_000, 1, 1_000_000)
     scoring_batch: int = bounded(512, 1, 65_536)
     session_gap_s: float = bounded(300.0, 0, DAY_S, above=True)

@@ -153,11 +153,9 @@ class Sensor:
         try:
             self.model = TrafficModel(self.config.model)
             self.say(f"SIGHUP: reopened {self.config.eve}, reloaded {self.config.model}")
-        except TrafficLMError as err:
-            self.say(f"SIGHUP: keeping the current model: {err}")
-        except Exception as err:
-            self.say(f"SIGHUP: keeping the current model: {self.config.model}: "
-                     f"{type(err).__name__}: {err}")
+        except Exception as err:  # a half-copied model must not end the daemon
+            reason = err if isinstance(err, TrafficLMError) else f"{type(err).__name__}: {err}"
+            self.say(f"SIGHUP: keeping the current model: {reason}")
 
     def _shut_down(self, capture: CaptureStage, flows: FlowStage) -> int:
         capture.join()

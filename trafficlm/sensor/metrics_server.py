@@ -17,7 +17,7 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trafficlm.sensor.metrics import Metrics
 
@@ -33,7 +33,7 @@ class _Connection:
     sock: socket.socket
     deadline: float
     received: bytes = b""
-    reply: bytes = field(default=b"")
+    reply: bytes = b""
 
 
 class MetricsServer:
