@@ -20,10 +20,12 @@ ROUND_GAP_NS = 3600 * 1_000_000_000
 MAX_FILE_SPAN_NS = 6 * 3600 * 1_000_000_000  # a few corpus files span years
 
 
-def ethernet_captures(corpus: Path = CORPUS) -> list[Path]:
+def ethernet_captures(corpus: Path = CORPUS, label: str | None = None) -> list[Path]:
+    """The corpus's Ethernet captures; only those MANIFEST.tsv labels ``label``, if given."""
     with open(corpus / "MANIFEST.tsv", encoding="utf-8") as manifest:
         rows = list(csv.DictReader(manifest, delimiter="\t"))
-    return [corpus / r["path"] for r in rows if r["linktype"] == "ethernet"]
+    return [corpus / r["path"] for r in rows
+            if r["linktype"] == "ethernet" and label in (None, r["label"])]
 
 
 def _one_round(paths: list[Path]) -> tuple[np.ndarray, list[bytes]]:
@@ -46,9 +48,10 @@ def _one_round(paths: list[Path]) -> tuple[np.ndarray, list[bytes]]:
     return np.concatenate(stamps), frames
 
 
-def write_benchmark_capture(out: Path, min_packets: int) -> int:
-    """Write at least ``min_packets`` packets to ``out``; return how many."""
-    stamps, frames = _one_round(ethernet_captures())
+def write_benchmark_capture(out: Path, min_packets: int, label: str | None = None) -> int:
+    """Write at least ``min_packets`` packets to ``out`` (from the captures labelled
+    ``label``, or all); return how many."""
+    stamps, frames = _one_round(ethernet_captures(label=label))
     span = int(stamps.max()) + ROUND_GAP_NS
     written = 0
     base = 1_500_000_000 * 1_000_000_000

@@ -125,6 +125,26 @@ def test_tshark_fields_show_the_attack_requests(eve_lines):
         "protocol_fields"]
 
 
+@pytest.mark.skipif(not shutil.which("tshark"), reason="deep fields need tshark")
+def test_a_capture_cut_mid_packet_keeps_its_report_and_protocol_fields(tmp_path, capsys):
+    whole = (REPO / "pcaps" / "testbed-mixed.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[: len(whole) * 3 // 4 + 5])  # tshark exits 2 on such a file
+    assert main(["triage", str(cut), "--format", "jsonl"]) == 3
+    out, err = capsys.readouterr()
+    sessions = [json.loads(line) for line in out.splitlines()]
+    assert sessions and any(s["protocol_fields"] for s in sessions)
+    assert f"{cut}: tshark stopped early" in err and "cut short" in err
+
+
+def test_alerted_flows_beyond_the_cap_are_counted_not_kept(capsys):
+    assert main(["triage", MIXED, "--format", "jsonl", "--max-alerted-flows", "100"]) == 0
+    out, err = capsys.readouterr()
+    alerted = int(re.search(r"(\d+) alerted flow\(s\) beyond --max-alerted-flows 100 ", err)[1])
+    assert alerted > 1000  # the capture has ~1,400 alerted flows
+    assert sum(json.loads(line)["flows"] for line in out.splitlines()) <= 100
+
+
 def test_extract_html_and_csv_from_one_run(tmp_path, capsys):
     extract, html, table = tmp_path / "sessions", tmp_path / "r.html", tmp_path / "s.csv"
     assert main(["triage", MIXED, "--format", "csv", "--out", str(table), "--html", str(html),

@@ -26,11 +26,15 @@ def tshark_available() -> bool:
     return shutil.which("tshark") is not None
 
 
-def deep_fields(capture: str, alerted: pl.DataFrame) -> dict[int, dict[str, list[str]]]:
-    """session_id -> field name -> distinct values, from ``alerted`` flows of one capture."""
+def deep_fields(capture: str, alerted: pl.DataFrame
+                ) -> tuple[dict[int, dict[str, list[str]]], str | None]:
+    """(session_id -> field name -> distinct values, from ``alerted`` flows of one capture;
+    why tshark stopped early, if it did). A capture cut short mid-packet makes tshark exit
+    with an error after it has read every whole packet: what it read is kept."""
     if not tshark_available() or alerted.is_empty():
-        return {}
+        return {}, None
     import pyshark
+    from pyshark.capture.capture import TSharkCrashException
 
     owners = {(r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"]): r["session_id"]
               for r in alerted.iter_rows(named=True)}
@@ -40,14 +44,27 @@ def deep_fields(capture: str, alerted: pl.DataFrame) -> dict[int, dict[str, list
     found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     capture_file = pyshark.FileCapture(capture, display_filter=f"{REQUESTS} && ({hosts})",
                                        keep_packets=False)
+    problem = None
     try:
-        for packet in capture_file:
-            session = owners.get(_four_tuple(packet))
-            if session is not None:
-                _collect(packet, found[session])
-    finally:
-        capture_file.close()
-    return {k: dict(v) for k, v in found.items()}
+        try:
+            for packet in capture_file:
+                session = owners.get(_four_tuple(packet))
+                if session is not None:
+                    _collect(packet, found[session])
+        finally:
+            capture_file.close()  # raises too when tshark exited with an error
+    except TSharkCrashException as err:
+        # pyshark keeps the dead tshark registered and would raise again on garbage collection
+        capture_file._running_processes.clear()
+        problem = f"{capture}: tshark stopped early ({_last_line(err)})"
+    return {k: dict(v) for k, v in found.items()}, problem
+
+
+def _last_line(err: Exception) -> str:
+    """tshark's own complaint, from pyshark's three-line message."""
+    lines = str(err).splitlines()
+    return next((line.removeprefix("Last error line: ") for line in lines
+                 if line.startswith("Last error line: ")), lines[0] if lines else repr(err))
 
 
 def _addr(ip: str) -> str:

@@ -34,3 +34,7 @@ class CaptureError(TrafficLMError):
         self.offset = offset
         where = f"{path}" if offset is None else f"{path} at byte {offset}"
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its fields: a Ray worker's capture report crosses processes."""
+        return type(self), (self.path, self.reason, self.offset)

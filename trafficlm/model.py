@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trafficlm.model_files import (
-    DEFAULT_MODEL_DIR,  # noqa: F401 - callers import it from here too
+from trafficlm.model_files import (  # noqa: F401 - callers import these three from here too
+    BENIGN,
+    DEFAULT_MODEL_DIR,
+    UNKNOWN,
     ModelError,
     check_calibration,
     check_config,
@@ -30,9 +32,6 @@ from trafficlm.model_files import (
 from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
 from trafficlm.tokenizer import vocab as V
 
-BENIGN = "BENIGN"
-# the verdict of a flow the model calls benign but finds unlike anything in training
-UNKNOWN = "Unknown (unlike training)"
 # Flows per forward pass when scoring. On 2 CPU cores 32-64 rows score ~1.7x faster
 # than 256 (the activations stay in cache); bench/triage.py measures the effect.
 SCORING_BATCH = 64

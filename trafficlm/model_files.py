@@ -14,15 +14,21 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from trafficlm.errors import TrafficLMError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # the model that ships inside the package; here, not in ``model``, so the commands that only
 # name it (triage's and the sensor's defaults) do not import torch to print --help
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+# the two verdicts every model knows, here for the same reason: sessions are built from
+# scored flows by processes that never load a model (a Ray driver)
+BENIGN = "BENIGN"
+# the verdict of a flow the model calls benign but finds unlike anything in training
+UNKNOWN = "Unknown (unlike training)"
 # config.json keys the encoder is built from, and the sizes no model of ours comes near
 SIZES = {"hidden_size": 8192, "num_hidden_layers": 96, "num_attention_heads": 128,
          "intermediate_size": 65_536, "max_position_embeddings": 65_536,
@@ -104,6 +110,8 @@ def check_labels(directory: Path, benign: str) -> list[str]:
 def check_calibration(directory: Path, means: np.ndarray, precision: np.ndarray,
                       hidden: int, meta: Any) -> tuple[float, float]:
     """(threshold, fpr) once the calibration fits the encoder and holds numbers."""
+    import numpy as np  # here: the command line names the bundled model on every start
+
     where = directory / "calibration.safetensors"
     if means.ndim != 2 or means.shape[1] != hidden or precision.shape != (hidden, hidden):
         raise ModelError(f"{where}: shapes {means.shape} and {precision.shape} do not fit an "

@@ -22,14 +22,14 @@ svg text{font:11px system-ui,sans-serif}"""
 WIDTH, ROW = 900, 16
 
 
-def html_report(flows: pl.DataFrame, sessions: pl.DataFrame, held_back: pl.DataFrame,
+def html_report(flows_scored: int, sessions: pl.DataFrame, held_back: pl.DataFrame,
                 captures: list[str]) -> str:
-    """The page for one triage run: ``flows`` scored, ``sessions`` alerted, and the
+    """The page for one triage run: how many flows were scored, ``sessions`` alerted, and the
     sessions held back (``session_rules``), so the reader sees what was not alerted."""
     parts = [f"<!doctype html><meta charset='utf-8'><title>TrafficLM triage</title>"
              f"<style>{STYLE}</style><h1>TrafficLM triage</h1>",
              f"<p>{len(captures)} capture(s): {escape(', '.join(captures))}<br>"
-             f"{flows.height} flows scored, {sessions.height} alerted session(s), "
+             f"{flows_scored} flows scored, {sessions.height} alerted session(s), "
              f"{held_back.height} held back.</p>"]
     if sessions.is_empty():
         parts.append("<p>No suspicious sessions.</p>")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from trafficlm.model import UNKNOWN
+from trafficlm.model_files import UNKNOWN
 
 DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
 SCAN_WORD = "Scan"  # PortScan, UDPScan, ServiceScan

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from trafficlm.model import BENIGN, UNKNOWN
+from trafficlm.model_files import BENIGN, UNKNOWN
 from trafficlm.session_folding import with_session_keys
 from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos, over_the_cap
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config
+from trafficlm.commands.options import add_flow_options, flow_config
 from trafficlm.errors import ExitCode
-from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import flows_frame
-from trafficlm.output import FORMATS, FrameWriter, refuse_inputs_as_outputs
+from trafficlm.output import FORMATS, refuse_inputs_as_outputs
+
+if TYPE_CHECKING:
+    from trafficlm.flows import FlowBatch
 
 TABLE_COLUMNS = ["flow_id", "start", "src_ip", "src_port", "dst_ip", "dst_port", "proto",
                  "packets_fwd", "packets_bwd", "bytes_fwd", "bytes_bwd", "end_reason"]
@@ -26,6 +28,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from trafficlm.commands.capture_loop import each_capture_flows
+    from trafficlm.flows.frame import flows_frame
+    from trafficlm.frame_writer import FrameWriter
+
     config = flow_config(args)
     outputs = [args.out] if args.out else []
     refuse_inputs_as_outputs(args.captures, outputs)

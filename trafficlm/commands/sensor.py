@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from trafficlm.commands.common import warn
+from trafficlm.commands.options import warn
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trafficlm.commands.common import warn
+from trafficlm.commands.options import warn
 from trafficlm.errors import ExitCode
-from trafficlm.training.testbed.runner import RunOptions, run_testbed
-from trafficlm.training.testbed.scenarios import SCENARIOS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -33,6 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> ExitCode:
+    from trafficlm.training.testbed.runner import RunOptions, run_testbed
+
     options = RunOptions(out=args.out, scenarios=args.scenarios, seconds=args.seconds,
                          seed=args.seed, force=args.force, install=not args.no_install,
                          mixed=not args.no_mixed)
@@ -48,6 +48,8 @@ def _run(args: argparse.Namespace) -> ExitCode:
 
 
 def _list(args: argparse.Namespace) -> ExitCode:
+    from trafficlm.training.testbed.scenarios import SCENARIOS
+
     for scenario in SCENARIOS.values():
         print(f"{scenario.name:<18} {scenario.label:<32} {scenario.description}")
     return ExitCode.OK

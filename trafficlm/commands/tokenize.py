@@ -5,35 +5,44 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from trafficlm.commands.common import add_flow_options, each_capture_flows, flow_config
+from trafficlm.commands.options import add_flow_options, flow_config
 from trafficlm.errors import ExitCode
-from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import addresses, flows_frame
-from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer, decode, render
+
+if TYPE_CHECKING:
+    from trafficlm.flows import FlowBatch
+    from trafficlm.tokenizer import TrafficTokenizer
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    defaults = TokenizerConfig()
     parser = commands.add_parser("tokenize", help="show the tokens the model reads per flow",
                                  description="Tokenize the flows of captures.")
     parser.add_argument("captures", nargs="+", metavar="CAPTURE")
     parser.add_argument("--flow", type=int, metavar="FLOW_ID", help="only this flow")
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")
-    parser.add_argument("--packets", type=int, default=defaults.packets,
-                        help="first packets per flow (P)")
-    parser.add_argument("--payload-bytes", type=int, default=defaults.payload_bytes,
-                        help="first payload bytes per packet (B)")
-    parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    # defaults are the tokenizer's own (tokenizer/README.md), filled in by run: reading them
+    # here would import numpy on every start
+    parser.add_argument("--packets", type=int, metavar="P",
+                        help="first packets per flow (default: the tokenizer's)")
+    parser.add_argument("--payload-bytes", type=int, metavar="B",
+                        help="first payload bytes per packet (default: the tokenizer's)")
+    parser.add_argument("--max-length", type=int, metavar="N",
+                        help="tokens per flow (default: the tokenizer's)")
     add_flow_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    tokenizer = TrafficTokenizer(TokenizerConfig(args.packets, args.payload_bytes,
-                                                 args.max_length))
-    config = flow_config(args, packets_per_flow=max(16, args.packets),
-                         payload_bytes=max(128, args.payload_bytes))
+    from trafficlm.commands.capture_loop import each_capture_flows
+    from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
+
+    chosen = {"packets": args.packets, "payload_bytes": args.payload_bytes,
+              "max_length": args.max_length}
+    tokenizer_config = TokenizerConfig(**{k: v for k, v in chosen.items() if v is not None})
+    tokenizer = TrafficTokenizer(tokenizer_config)
+    config = flow_config(args, packets_per_flow=max(16, tokenizer_config.packets),
+                         payload_bytes=max(128, tokenizer_config.payload_bytes))
     found = []
 
     def show(flows: FlowBatch, path: str) -> None:
@@ -51,6 +60,9 @@ def run(args: argparse.Namespace) -> ExitCode:
 
 
 def _write(tokenizer: TrafficTokenizer, flows: FlowBatch, fmt: str) -> None:
+    from trafficlm.flows.frame import addresses, flows_frame
+    from trafficlm.tokenizer import decode, render
+
     encoded = tokenizer.encode(flows)
     if fmt == "jsonl":
         for flow_id, ids, length in zip(flows.flow_id.tolist(), encoded.ids, encoded.lengths,

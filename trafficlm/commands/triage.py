@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
-
-from trafficlm.commands.common import (
-    add_flow_options,
-    each_capture_flows,
-    flow_config,
-    number,
-    warn,
-)
-from trafficlm.errors import ExitCode
-from trafficlm.flows import FlowBatch
+from trafficlm.commands.options import add_flow_options, flow_config, number, warn
+from trafficlm.errors import ExitCode, TrafficLMError
 from trafficlm.model_files import DEFAULT_MODEL_DIR
-from trafficlm.output import OutputError, OutputFile, refuse_inputs_as_outputs
+from trafficlm.triage_limits import MAX_KEPT_FLOWS
 
 if TYPE_CHECKING:
+    import polars as pl
+
+    from trafficlm.output import OutputFile
     from trafficlm.sessions import SessionTable
+    from trafficlm.triage_scoring import KeptFlows, LocalScoring
 
 FAIL_ON_ALERT = 4
 SESSION_COLUMNS = ("session_id", "severity", "verdict", "src_ip", "dst_ip", "proto",
@@ -52,40 +48,42 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="score with int8 dynamic quantisation (faster on CPU)")
     parser.add_argument("--fail-on-alert", action="store_true",
                         help=f"exit {FAIL_ON_ALERT} when any session is alerted")
+    parser.add_argument("--max-alerted-flows", type=number(int, 1), default=MAX_KEPT_FLOWS,
+                        metavar="N", help="alerted flows kept for sessions (default "
+                        f"{MAX_KEPT_FLOWS:,}); beyond N they are counted, not kept")
+    scale = parser.add_argument_group("scale-out")
+    scale.add_argument("--ray", metavar="ADDRESS",
+                       help="score the files on the Ray cluster at ADDRESS (host:port), or "
+                            "'local' to start one here; see README 'Many captures'")
+    scale.add_argument("--workers", type=number(int, 1), metavar="N",
+                       help="Ray workers (default: one per CPU of the cluster)")
     add_flow_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode | int:
-    from trafficlm.detect import AlertPolicy, scored_frame
     from trafficlm.extract import check_directory
-    from trafficlm.model import TrafficModel
-    from trafficlm.report_html import html_report
+    from trafficlm.output import OutputFile, refuse_inputs_as_outputs
 
-    model = TrafficModel(args.model)  # a bad model directory fails before any work
-    if args.int8:
-        model.quantize()
-    policy = AlertPolicy.choose(model, args.threshold, args.fpr)
-    outputs = [p for p in (args.out, args.html, args.extract) if p]
-    refuse_inputs_as_outputs(args.captures, outputs)
-    extract_dir = check_directory(args.extract) if args.extract else None
-    html = OutputFile(args.html) if args.html else None  # unwritable: fail now
-    out = OutputFile(args.out)
-    frames: list[pl.DataFrame] = []
-
-    def score(flows: FlowBatch, path: str) -> None:
-        frames.append(scored_frame(model, flows, path, policy))
-
+    if args.workers is not None and args.ray is None:
+        raise TrafficLMError("--workers needs --ray (one process scores alone)")
+    scoring = _scoring(args)  # a bad model directory fails before any work
     try:
-        code = each_capture_flows(args.captures, flow_config(args), score, outputs)
-        table, flows = _sessions(frames)
-        _write(table.sessions, model, args.format, out)
-        if html is not None:
-            html.write(html_report(flows, table.sessions, table.held_back, args.captures))
+        outputs = [p for p in (args.out, args.html, args.extract) if p]
+        refuse_inputs_as_outputs(args.captures, outputs)
+        extract_dir = check_directory(args.extract) if args.extract else None
+        html = OutputFile(args.html) if args.html else None  # unwritable: fail now
+        out = OutputFile(args.out)
+        try:
+            code, kept = _score_inputs(scoring, args, outputs)
+            scoring.close()  # a local Ray cluster's workers go before sessions are built
+            table = _report(kept, scoring, args, out, html)
+        finally:
+            for stream in (out, html):
+                if stream is not None:
+                    stream.close()
     finally:
-        for stream in (out, html):
-            if stream is not None:
-                stream.close()
+        scoring.close()
     if extract_dir is not None and not _extract(table, extract_dir):
         code = max(code, ExitCode.PARTIAL)
     if args.fail_on_alert and table.sessions.height:
@@ -93,26 +91,78 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     return code
 
 
-def _sessions(frames: list[pl.DataFrame]) -> tuple[SessionTable, pl.DataFrame]:
-    """(the sessions of every scored flow, with their protocol fields; the scored flows)."""
+def _scoring(args: argparse.Namespace) -> LocalScoring:
+    """Where the files are scored: here, or by workers on a Ray cluster."""
+    from trafficlm.triage_scoring import LocalScoring, ScoringRecipe
+
+    recipe = ScoringRecipe(model_dir=os.path.abspath(args.model), int8=args.int8,
+                           threshold=args.threshold, fpr=args.fpr, flow=flow_config(args))
+    if args.ray is None:
+        return LocalScoring(recipe)
+    try:
+        from trafficlm.ray_scoring import RayScoring
+    except ModuleNotFoundError as err:
+        if err.name != "ray":
+            raise
+        raise TrafficLMError("--ray needs Ray: pip install 'trafficlm[ray]'") from None
+    return RayScoring(recipe, args.ray, args.workers)
+
+
+def _score_inputs(scoring: LocalScoring, args: argparse.Namespace, outputs: list[str]
+                  ) -> tuple[ExitCode, KeptFlows]:
+    """Every input file scored; each file's problems on stderr as it finishes."""
+    from trafficlm.commands.capture_loop import find_inputs, finish, warn_problems
+    from trafficlm.triage_scoring import KeptFlows
+
+    kept = KeptFlows(args.max_alerted_flows)
+    found = find_inputs(args.captures, outputs)
+    if not found.paths:
+        return ExitCode.FAILURE, kept
+    reports = [None] * len(found.paths)
+    for index, result in scoring.scored(found.paths, kept.limit):
+        kept.add(index, result.alerted, result.flows_scored, result.not_kept)
+        reports[index] = result.report
+        warn_problems(result.report)
+    return finish(reports, found), kept
+
+
+def _report(kept: KeptFlows, scoring: LocalScoring, args: argparse.Namespace,
+            out: OutputFile, html: OutputFile | None) -> SessionTable:
+    """The sessions of the kept flows, written to every output asked for."""
+    from trafficlm.report_html import html_report
+
+    table = _sessions(kept)
+    _write(table.sessions, scoring.labels, scoring.model_name, args.format, out)
+    if html is not None:
+        html.write(html_report(kept.flows_scored, table.sessions, table.held_back,
+                               args.captures))
+    return table
+
+
+def _sessions(kept: KeptFlows) -> SessionTable:
+    """The sessions of every kept (alerted) flow, with their protocol fields."""
     from trafficlm.sessions import SessionTable, build_sessions
 
-    if not frames:
+    if not kept.flows_scored:
         warn("0 flows, nothing to triage")
-        return SessionTable.empty(), pl.DataFrame()
-    flows = pl.concat(frames, how="vertical_relaxed")
-    table = build_sessions(flows)
+        return SessionTable.empty()
+    if kept.not_kept:
+        warn(f"{kept.not_kept} alerted flow(s) beyond --max-alerted-flows {kept.limit:,} "
+             "were counted but not kept: sessions count only the flows kept")
+    alerted = kept.frame()
+    table = build_sessions(alerted) if alerted.height else SessionTable.empty()
     table.sessions = _with_protocol_fields(table.sessions, table.flows)
-    warn(f"{flows.height} flows scored, {table.flows.height} alerted in "
+    warn(f"{kept.flows_scored} flows scored, {table.flows.height} alerted in "
          f"{table.sessions.height} session(s)")
     _warn_held_back(table.held_back)
-    return table, flows
+    return table
 
 
 def _extract(table: SessionTable, directory: Path) -> bool:
     """Each session's packets to ``directory``, after the report is safely written: a full
     disk here costs extracts, never the report. False when some could not be written."""
     from trafficlm.extract import extract_sessions
+    from trafficlm.output import OutputError
 
     if table.sessions.is_empty():
         return True
@@ -137,26 +187,34 @@ def _warn_held_back(held_back: pl.DataFrame) -> None:
 
 def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.DataFrame:
     """HTTP/DNS/TLS fields of each session's flows, when tshark is installed."""
+    import polars as pl
+
     from trafficlm.deep_fields import deep_fields, describe, tshark_available
 
     found: dict[int, str] = {}
     if tshark_available():
         for capture in alerted["capture"].unique().to_list():
             mine = alerted.filter(pl.col("capture") == capture)
-            for session, fields in deep_fields(capture, mine).items():
+            fields_of, problem = deep_fields(capture, mine)
+            if problem:
+                warn(f"{problem}; protocol fields come from the packets it read")
+            for session, fields in fields_of.items():
                 found[session] = describe(fields)
     return sessions.with_columns(
         pl.col("session_id").replace_strict(found, default=None, return_dtype=pl.String)
         .alias("protocol_fields"))
 
 
-def _write(sessions: pl.DataFrame, model, fmt: str, out: OutputFile) -> None:
+def _write(sessions: pl.DataFrame, labels: list[str], model_name: str, fmt: str,
+           out: OutputFile) -> None:
+    import polars as pl
+
     from trafficlm.eve import eve_lines
     from trafficlm.sessions import explanation
 
     if fmt == "eve":
         out.writelines(line + "\n" for line in
-                       eve_lines(sessions, model.labels, model.directory.name))
+                       eve_lines(sessions, labels, model_name))
         return
     if sessions.is_empty():
         if fmt == "table":

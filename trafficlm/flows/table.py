@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trafficlm.capture.batch import PacketBatch, PacketStatus, TcpFlag
+from trafficlm.flows.config import FlowConfig
 from trafficlm.flows.records import (
     FLOW_COLUMNS,
     TCP_FLAG_NAMES,
@@ -31,30 +32,10 @@ from trafficlm.flows.records import (
     empty_columns,
 )
 from trafficlm.hashing import mix64
-from trafficlm.settings import bounded, check_ranges
 
 NS = 1_000_000_000
 INITIAL_SLOTS = 4096
-MAX_FLOWS = 4_194_304  # a cap on the table's memory (~12 GB at 2.8 KB a flow)
-MAX_TIMEOUT_S = 1e9  # seconds; ~31 years, "never" for whole-capture flows
 KEY_WORDS = 5  # a_hi, a_lo, b_hi, b_lo, ports+proto
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """Flow table settings; the defaults follow CICFlowMeter/nfstream practice."""
-
-    idle_timeout_s: float = bounded(120.0, 0, MAX_TIMEOUT_S, above=True)
-    active_timeout_s: float = bounded(1800.0, 0, MAX_TIMEOUT_S, above=True)
-    # linger after FIN+FIN or RST for the last ACKs
-    closed_timeout_s: float = bounded(5.0, 0, MAX_TIMEOUT_S)
-    # concurrent flows; ~2.8 KB each at the default P and B
-    max_flows: int = bounded(65_536, 1, MAX_FLOWS)
-    packets_per_flow: int = bounded(16, 1, 1024)  # P: first packets kept per flow
-    payload_bytes: int = bounded(128, 0, 65_535)  # B: first payload bytes kept per packet
-
-    def __post_init__(self) -> None:
-        check_ranges("flow settings", self)
 
 
 @dataclass
