@@ -13,6 +13,10 @@ about a tenth of the capture, ~25 s; a full run would take minutes) and dpkt
 on all of them unless --dpkt-packets says otherwise.
 TrafficLM runs twice, on a quarter of the capture and on all of it, to show
 that its peak memory does not grow with capture size.
+
+Then the whole processes, start-up and imports included, as a user runs them:
+``trafficlm flows CAPTURE --format csv --out FILE`` beside a Python process that
+iterates nfstream's flows, each --repeats times alternately, median wall time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -144,6 +150,8 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--dpkt-packets", type=int, default=None)
     parser.add_argument("--scapy-packets", type=int, default=150_000)
+    parser.add_argument("--repeats", type=int, default=3, help="whole-process runs of each")
+    parser.add_argument("--whole-processes-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         full = args.capture
@@ -151,15 +159,20 @@ def main() -> None:
             full = Path(tmp) / "bench.pcap"
             count = write_benchmark_capture(full, args.packets)
             print(f"built {full.name}: {count} packets from ../shared/corpus", file=sys.stderr)
-        quarter = Path(tmp) / "quarter.pcap"
-        write_quarter(full, quarter)
-        rows = [
-            measure("trafficlm", str(quarter)) | {"tool": "trafficlm (1/4 capture)"},
-            measure("trafficlm", str(full)),
-            measure("nfstream", str(full)),
-            measure("dpkt", str(full), args.dpkt_packets),
-            measure("scapy", str(full), args.scapy_packets),
-        ]
+        if not args.whole_processes_only:
+            in_process_table(full, Path(tmp) / "quarter.pcap", args)
+        print_whole_processes(str(full), Path(tmp) / "flows.csv", args.repeats)
+
+
+def in_process_table(full: Path, quarter: Path, args: argparse.Namespace) -> None:
+    write_quarter(full, quarter)
+    rows = [
+        measure("trafficlm", str(quarter)) | {"tool": "trafficlm (1/4 capture)"},
+        measure("trafficlm", str(full)),
+        measure("nfstream", str(full)),
+        measure("dpkt", str(full), args.dpkt_packets),
+        measure("scapy", str(full), args.scapy_packets),
+    ]
     print_table(rows, ours=rows[1])
 
 
@@ -176,6 +189,34 @@ def write_quarter(full: Path, out: Path) -> None:
             break
     with open(full, "rb") as src, open(out, "wb") as dst:
         dst.write(src.read(end))
+
+
+NFSTREAM_PROCESS = """import sys, nfstream
+streamer = nfstream.NFStreamer(source=sys.argv[1], statistical_analysis=False, n_dissections=0,
+                               n_meters=1, splt_analysis=0)
+print(sum(1 for _ in streamer))
+"""
+
+
+def print_whole_processes(capture: str, flows_out: Path, repeats: int) -> None:
+    """Median wall seconds of each whole process, the two run alternately."""
+    trafficlm = [str(Path(sys.executable).with_name("trafficlm")), "flows", capture,
+                 "--format", "csv", "--out", str(flows_out)]
+    nfstream = [sys.executable, "-c", NFSTREAM_PROCESS, capture]
+    help_cmd = [trafficlm[0], "--help"]
+    times: dict[str, list[float]] = {"trafficlm flows": [], "nfstream": [], "trafficlm --help": []}
+    for _ in range(repeats):
+        for name, cmd in (("trafficlm flows", trafficlm), ("nfstream", nfstream),
+                          ("trafficlm --help", help_cmd)):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"\nwhole processes, median of {repeats}:")
+    for name, seconds in median.items():
+        print(f"  {name:<18}{seconds:>7.2f} s")
+    print(f"  trafficlm flows is {median['nfstream'] / median['trafficlm flows']:.1f}x "
+          "nfstream, start-up included")
 
 
 def print_table(rows: list[dict], ours: dict) -> None:

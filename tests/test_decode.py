@@ -76,8 +76,8 @@ def test_fields_match_scapy_under_every_link_type(tmp_path, wrapper, packet):
         linktype = 228 if version == 4 else 229
     batch, _ = decode_frames(tmp_path, [wrap(packet, version)], linktype)
     assert batch.status.tolist() == [PacketStatus.OK]
-    assert addresses(batch.src_hi, batch.src_lo) == [packet.src]
-    assert addresses(batch.dst_hi, batch.dst_lo) == [packet.dst]
+    assert addresses(batch.src_hi, batch.src_lo).to_list() == [packet.src]
+    assert addresses(batch.dst_hi, batch.dst_lo).to_list() == [packet.dst]
     l4 = packet[TCP] if version == 4 else packet[UDP]
     assert (batch.sport[0], batch.dport[0]) == (l4.sport, l4.dport)
     assert batch.proto[0] == (6 if version == 4 else 17)

@@ -47,12 +47,19 @@ def flows_frame(flows: FlowBatch, capture: str | None = None) -> pl.DataFrame:
     return frame
 
 
-def addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Text form of 128-bit addresses; IPv4-mapped ones print as dotted quads."""
-    text = []
-    for h, low in zip(hi.tolist(), lo.tolist(), strict=True):
-        if h == 0 and (low >> 32) == 0xFFFF:
-            text.append(f"{(low >> 24) & 255}.{(low >> 16) & 255}.{(low >> 8) & 255}.{low & 255}")
-        else:
-            text.append(str(ipaddress.IPv6Address((h << 64) | low)))
-    return text
+def addresses(hi: np.ndarray, lo: np.ndarray) -> pl.Series:
+    """Text form of 128-bit addresses; IPv4-mapped ones print as dotted quads.
+
+    Built column-wise (a flow table's worth of Python string formatting was a tenth
+    of ``trafficlm flows``); only the IPv6 addresses go through ``ipaddress``."""
+    hi, lo = np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    octets = [pl.Series(((lo >> np.uint64(shift)) & np.uint64(255)).astype(np.uint8))
+              .cast(pl.String) for shift in (24, 16, 8, 0)]
+    text = pl.select(pl.concat_str(octets, separator=".")).to_series()
+    v6 = np.flatnonzero(~v4)
+    if len(v6):
+        spelled = [str(ipaddress.IPv6Address((h << 64) | low))
+                   for h, low in zip(hi[v6].tolist(), lo[v6].tolist(), strict=True)]
+        text = text.scatter(v6, spelled)
+    return text.alias("")
