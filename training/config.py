@@ -40,6 +40,8 @@ class DataSection:
     manifest: str = ""  # a MANIFEST.tsv (path, label per capture); its benign captures
     manifest_benign: list[str] = field(default_factory=lambda: ["benign"])  # ... have these
     manifest_groups: int = bounded(4, 1, 1000)  # its captures spread over corpus-0 .. corpus-<n-1>
+    # the manifest's attack captures too, labelled flow by flow (datasets/corpus_labels.toml)
+    corpus_attacks: bool = False
     max_flows_per_capture: int = bounded(5000, 1, 10_000_000)
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
@@ -153,6 +155,9 @@ def _check(recipe: Recipe, path: Path) -> None:
         raise ConfigError(f"{path}: finetune.class_weights must be 'sqrt' or 'inverse'")
     if recipe.data.attempted_as not in ("benign", "own"):
         raise ConfigError(f"{path}: data.attempted_as must be 'benign' or 'own'")
+    if recipe.data.corpus_attacks and not recipe.data.manifest:
+        raise ConfigError(f"{path}: data.corpus_attacks needs data.manifest (the corpus's "
+                          "MANIFEST.tsv)")
     if recipe.model.hidden_size % recipe.model.num_attention_heads:
         raise ConfigError(f"{path}: model.hidden_size must divide by num_attention_heads")
 

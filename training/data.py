@@ -13,6 +13,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
 from trafficlm.training.config import ConfigError, Recipe
 from trafficlm.training.datasets.cicids import load_cicids_day
+from trafficlm.training.datasets.corpus_labels import load_corpus_attacks, read_corpus_labels
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.folders import load_folders
 from trafficlm.training.datasets.manifest import (
@@ -40,6 +41,8 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
         sets.append(load_manifest_benign(recipe.data.manifest, recipe.data.manifest_benign,
                                          recipe.data.manifest_groups, tokenizer, cap,
                                          recipe.seed, say))
+    if recipe.data.corpus_attacks:
+        sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, cap, recipe.seed, say))
     if not sets:
         raise ConfigError(f"{recipe.source}: [data] names no labelled data "
                           "(testbed, folders, cicids or manifest)")
@@ -77,13 +80,15 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
 
 
 def training_manifest_captures(recipe: Recipe) -> list[ManifestCapture]:
-    """The manifest's benign captures outside the test groups, the ones training may read."""
-    return [c for c in _manifest(recipe) if _trainable(recipe, c)]
+    """The manifest's captures training may read: outside the test groups, benign, or
+    with ``corpus_attacks`` an attack capture the label file covers."""
+    return _split_manifest(recipe)[0]
 
 
 def unseen_manifest_captures(recipe: Recipe) -> list[ManifestCapture]:
-    """The attack captures and the held-out benign ones: never read before testing."""
-    return [c for c in _manifest(recipe) if not _trainable(recipe, c)]
+    """The attack captures training does not read and the held-out benign ones: never
+    read before testing."""
+    return _split_manifest(recipe)[1]
 
 
 def _manifest(recipe: Recipe) -> list[ManifestCapture]:
@@ -92,6 +97,20 @@ def _manifest(recipe: Recipe) -> list[ManifestCapture]:
     return read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
 
 
-def _trainable(recipe: Recipe, capture: ManifestCapture) -> bool:
-    return (capture.label in recipe.data.manifest_benign
-            and capture.group not in recipe.data.test_groups)
+def _split_manifest(recipe: Recipe) -> tuple[list[ManifestCapture], list[ManifestCapture]]:
+    """(the captures training may read, the rest)."""
+    captures = _manifest(recipe)
+    labelled = _labelled_attacks(recipe, captures) if recipe.data.corpus_attacks else set()
+    trainable, unseen = [], []
+    for capture in captures:
+        readable = capture.group not in recipe.data.test_groups and (
+            capture.label in recipe.data.manifest_benign or capture.path in labelled)
+        (trainable if readable else unseen).append(capture)
+    return trainable, unseen
+
+
+def _labelled_attacks(recipe: Recipe, captures: list[ManifestCapture]) -> set[str]:
+    """Paths of the attack captures the corpus label file covers."""
+    labels = read_corpus_labels()
+    return {c.path for c in captures
+            if c.label not in recipe.data.manifest_benign and labels.entry_for(c.path)}
