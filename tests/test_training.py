@@ -39,7 +39,7 @@ def make_folders(manifest, root):
     return chosen
 
 
-def write_recipe(tmp_path, manifest, steps=40, extra=""):
+def write_recipe(tmp_path, manifest, steps=40, extra="", data_extra=""):
     chosen = make_folders(manifest, tmp_path / "data")
     test = [f"{label}/{names[0]}" for label, names in chosen.items()]
     validation = [f"{label}/{names[1]}" for label, names in chosen.items()]
@@ -57,6 +57,7 @@ folders = ["{tmp_path / 'data'}"]
 max_flows_per_capture = 200
 test_groups = {json.dumps(test)}
 validation_groups = {json.dumps(validation)}
+{data_extra}
 
 [pretrain]
 steps = {steps}
@@ -106,6 +107,42 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})
     assert "## Evaluation (held-out" in card and "k-NN on packet sequences" in card
     assert "pretrain: 1.0 min" in card
+
+
+KFOLD_ATTACKS = ("zeek-traces/ftp__bruteforce.pcap", "ninahonyango-pca/bruteForce.pcapng",
+                 "zeek-traces/ssh__sshguess.pcap",
+                 "dorsao-traffic-analysis/hydra_ssh_bruteforce.pcapng",
+                 "chrissanders-packets/ppa1e__portscan.pcap", "zeek-traces/rfb__vnc-scanner.pcap")
+
+
+@pytest.mark.slow
+def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(manifest,
+                                                                            tmp_path):
+    labels = {r["path"]: r["label"] for r in manifest}
+    tsv = tmp_path / "MANIFEST.tsv"
+    tsv.write_text("path\tlabel\n" + "".join(f"{CORPUS / p}\t{labels[p]}\n"
+                                              for p in KFOLD_ATTACKS))
+    recipe = load_recipe(write_recipe(
+        tmp_path, manifest, extra="leave_one_out = false\ncorpus_folds = 2\nfold_epochs = 1\n",
+        data_extra=f'manifest = "{tsv}"\ncorpus_attacks = true\n'))
+    pretrain(recipe, say=lambda m: None)
+    finetune_job(recipe, say=lambda m: None)
+    results = evaluate_job(recipe, say=lambda m: None)
+    kfold = results["corpus_kfold"]
+    assert kfold["summary"]["captures"] == len(KFOLD_ATTACKS)
+    families = kfold["per_family"]
+    assert {f: r["captures"] for f, r in families.items()} == {
+        "FTP-Patator": 2, "SSH-Patator": 2, "PortScan": 1, "ServiceScan": 1}
+    # the two FTP (and two SSH) captures are from different labs: one per fold, each with a
+    # sibling to learn from; the lone scans have none
+    assert families["FTP-Patator"]["ceiling"] == families["SSH-Patator"]["ceiling"] == 2
+    assert families["PortScan"]["ceiling"] == families["ServiceScan"]["ceiling"] == 0
+    folds = sorted((tmp_path / "run" / "evaluation" / "folds").iterdir())
+    assert [f.name for f in folds] == ["fold-0", "fold-1"]
+    assert all(TrafficModel(f).labels for f in folds)  # each fold's model is a real model
+    card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
+    assert card.index("2-fold (each tested by a model that never saw it)") < card.index(
+        "## Split")
 
 
 @pytest.mark.slow

@@ -82,6 +82,10 @@ class EvaluateSection:
     leave_one_out_epochs: int = bounded(4, 1, 10_000)
     knn_neighbours: int = bounded(5, 1, 1000)
     forest_trees: int = bounded(200, 1, 10_000)
+    # with data.corpus_attacks: whole attack captures, each tested by a model fine-tuned
+    # without its fold (training/corpus_kfold.py)
+    corpus_folds: int = bounded(4, 2, 50)
+    fold_epochs: int = bounded(3, 1, 10_000)
 
 
 @dataclass

@@ -38,9 +38,10 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
         sets.append(load_cicids_day(csv_path, capture, tokenizer, recipe.data.attempted_as,
                                     cap, recipe.seed, say))
     if recipe.data.manifest:
-        sets.append(load_manifest_benign(recipe.data.manifest, recipe.data.manifest_benign,
-                                         recipe.data.manifest_groups, tokenizer, cap,
-                                         recipe.seed, say))
+        benign = load_manifest_benign(recipe.data.manifest, recipe.data.manifest_benign,
+                                      recipe.data.manifest_groups, tokenizer, cap, recipe.seed,
+                                      say, required=not recipe.data.corpus_attacks)
+        sets += [benign] if benign is not None else []
     if recipe.data.corpus_attacks:
         sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, cap, recipe.seed, say))
     if not sets:

@@ -15,8 +15,10 @@ from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.training import baselines
 from trafficlm.training.config import Recipe
 from trafficlm.training.corpus_detection import corpus_detection
+from trafficlm.training.corpus_kfold import corpus_kfold
 from trafficlm.training.data import labelled_flows, unseen_manifest_captures
 from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.datasets.manifest import read_manifest
 from trafficlm.training.finetune import calibrate, finetune
 from trafficlm.training.metrics import (
     confusion,
@@ -52,6 +54,11 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
+    if recipe.data.corpus_attacks:
+        results["corpus_kfold"] = corpus_kfold(
+            recipe, encoder, flows, split,
+            read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
+            model.tokenizer, say)
     if recipe.data.manifest:
         results["corpus_detection"] = corpus_detection(model, unseen_manifest_captures(recipe),
                                                        recipe.data.manifest_benign, say)

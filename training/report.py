@@ -26,7 +26,9 @@ def _system(results: dict, key: str) -> dict | None:
 
 
 def markdown(results: dict) -> str:
-    lines = ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
+    # traffic the model never saw comes first: whole attack captures, each held out by fold
+    lines = _kfold_lines(results.get("corpus_kfold"))
+    lines += ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
     for side, sizes in results["split"].items():
         lines.append(f"| {side} | {sizes['flows']} | {sizes['captures']} | {sizes['groups']} |")
     fprs = [d["fpr"] for d in results["model"]["detection"]]
@@ -88,6 +90,24 @@ def _small_classes(results: dict, below: int = SMALL_CLASS_FLOWS) -> list[str]:
             f"{', '.join(f'{label} ({n})' for label, n in small.items())}. One flow is "
             f"{_pct(1 / small[fewest])} of {fewest}'s recall, so macro-F1 moves by points, "
             "not hundredths, between fine-tuning seeds."]
+
+
+def _kfold_lines(kfold: dict | None) -> list[str]:
+    """The k-fold whole-capture table: per family, detected beside the ceiling."""
+    if not kfold:
+        return []
+    s = kfold["summary"]
+    lines = [f"## Whole attack captures, {s['folds']}-fold (each tested by a model that "
+             "never saw it)", "",
+             f"- detected with a fitting class: {s['detected']} of {s['captures']} attack "
+             f"captures (any alert: {s['any_alert']}); ceiling {s['ceiling']}: the captures "
+             "with a sibling of their family in another fold to learn from", "",
+             "| family | captures | ceiling | detected | any alert |",
+             "| --- | --- | --- | --- | --- |"]
+    for family, row in kfold["per_family"].items():
+        lines.append(f"| {family} | {row['captures']} | {row['ceiling']} | {row['detected']} | "
+                     f"{row.get('any_alert', 0)} |")
+    return [*lines, ""]
 
 
 def _corpus_lines(corpus: dict | None) -> list[str]:

@@ -51,8 +51,10 @@ def read_manifest(manifest: str, groups: int) -> list[ManifestCapture]:
 
 def load_manifest_benign(manifest: str, benign_labels: list[str], groups: int,
                          tokenizer: TrafficTokenizer, cap_per_label: int, seed: int = 0,
-                         say=print) -> FlowSet:
-    """The flows of the manifest's benign captures, labelled BENIGN, grouped by capture hash."""
+                         say=print, required: bool = True) -> FlowSet | None:
+    """The flows of the manifest's benign captures, labelled BENIGN, grouped by capture hash;
+    none is an error when ``required`` (a manifest read for its attack captures may hold
+    no benign one), else None."""
     sets = []
     captures = [c for c in read_manifest(manifest, groups) if c.label in benign_labels]
     for capture in captures:
@@ -61,6 +63,8 @@ def load_manifest_benign(manifest: str, benign_labels: list[str], groups: int,
             capture.group, tokenizer, cap_per_label, seed)
         if flowset is not None:
             sets.append(flowset)
+    if not sets and not required:
+        return None
     if not sets:
         raise ConfigError(f"{manifest}: no flows in captures labelled "
                           f"{', '.join(benign_labels)}")
