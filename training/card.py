@@ -22,8 +22,7 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         f"alpha={f.lora_alpha}, on {', '.join(f.lora_targets)}) to classify flows into "
         f"{len(labels)} classes: {', '.join(labels)}.", "",
         "## Data", "",
-        f"- Labelled: the testbed runs {', '.join(Path(d).name for d in recipe.data.testbed)} "
-        "(see the recipe for the command that makes them); at most "
+        f"- Labelled: {_testbed_runs(recipe)}at most "
         f"{recipe.data.max_flows_per_capture} flows per label per capture; exact duplicate "
         "flows (same token ids and label) removed before splitting, so the test run holds "
         "only flows the training runs do not.",
@@ -58,13 +57,28 @@ def _unlabelled(recipe: Recipe) -> str:
     return f", and {paths} (unlabelled)" if paths else ""
 
 
+def _testbed_runs(recipe: Recipe) -> str:
+    if not recipe.data.testbed:
+        return ""
+    return (f"the testbed runs {', '.join(Path(d).name for d in recipe.data.testbed)} (see the "
+            "recipe for the command that makes them); ")
+
+
 def _manifest_lines(recipe: Recipe) -> list[str]:
     if not recipe.data.manifest:
         return []
-    return [f"- Labelled BENIGN: the captures of `{_shown(recipe.data.manifest)}` labelled "
-            f"{', '.join(recipe.data.manifest_benign)}, spread over "
-            f"{recipe.data.manifest_groups} groups by a hash of their path; its attack "
-            "captures are never read in training and make the whole-capture table below."]
+    benign = (f"- Labelled BENIGN: the captures of `{_shown(recipe.data.manifest)}` labelled "
+              f"{', '.join(recipe.data.manifest_benign)}, spread over "
+              f"{recipe.data.manifest_groups} groups by a hash of their path")
+    if not recipe.data.corpus_attacks:
+        return [f"{benign}; its attack captures are never read in training and make the "
+                "whole-capture table below."]
+    return [f"{benign}.",
+            "- Labelled attacks: its attack captures, flow by flow as "
+            "`training/datasets/corpus_labels.toml` says (rules with their evidence; "
+            "captures that cannot be labelled honestly are left out, with the reason); in the "
+            f"{recipe.evaluate.corpus_folds}-fold table each is tested by a model fine-tuned "
+            "without it, and pretraining read none of them."]
 
 
 def _shown(path: str) -> str:

@@ -60,7 +60,10 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
               if Path(d).name not in recipe.data.test_groups]
     paths += list(recipe.data.folders)
     paths += [pair.split("=")[1] for pair in recipe.data.cicids]
-    paths += [c.path for c in training_manifest_captures(recipe)]
+    # benign captures only: every labelled attack capture is some k-fold's test capture
+    # (corpus_kfold), and one encoder serves all folds, so none of them is read unlabelled
+    paths += [c.path for c in training_manifest_captures(recipe)
+              if c.label in recipe.data.manifest_benign]
     found = find_captures(paths)
     for line in found.skipped:
         say(line)
