@@ -137,6 +137,11 @@ def test_a_capture_cut_mid_packet_keeps_its_report_and_protocol_fields(tmp_path,
     assert f"{cut}: tshark stopped early" in err and "cut short" in err
 
 
+def test_workers_without_ray_is_a_usage_error(capsys):
+    assert main(["triage", MIXED, "--workers", "2"]) == 2
+    assert "--workers needs --ray" in capsys.readouterr().err
+
+
 def test_alerted_flows_beyond_the_cap_are_counted_not_kept(capsys):
     assert main(["triage", MIXED, "--format", "jsonl", "--max-alerted-flows", "100"]) == 0
     out, err = capsys.readouterr()

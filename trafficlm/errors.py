@@ -25,6 +25,12 @@ class TrafficLMError(Exception):
     exit_code = ExitCode.FAILURE  # what the command exits with when this ends it
 
 
+class UsageError(TrafficLMError):
+    """Flags that cannot go together: argparse's exit code, said in one line."""
+
+    exit_code = ExitCode.USAGE
+
+
 class CaptureError(TrafficLMError):
     """A capture file cannot be read (further): not a capture, corrupt, unreadable."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import polars as pl
 
@@ -114,6 +115,18 @@ class CaptureScorer:
         except CaptureError as err:  # the file could not be opened or is not a capture
             report.error = err
         return ScoredCapture(report, kept.frame(), kept.flows_scored, kept.not_kept)
+
+
+class FileScoring(Protocol):
+    """Where triage's files are scored: ``LocalScoring`` here, ``RayScoring`` on a cluster."""
+
+    labels: list[str]
+    model_name: str
+
+    def scored(self, paths: list[str], limit: int = MAX_KEPT_FLOWS
+               ) -> Iterator[tuple[int, ScoredCapture]]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalScoring:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trafficlm.commands.options import add_flow_options, flow_config, number, warn
-from trafficlm.errors import ExitCode, TrafficLMError
+from trafficlm.errors import ExitCode, TrafficLMError, UsageError
 from trafficlm.model_files import DEFAULT_MODEL_DIR
 from trafficlm.triage_limits import MAX_KEPT_FLOWS
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from trafficlm.output import OutputFile
     from trafficlm.sessions import SessionTable
-    from trafficlm.triage_scoring import KeptFlows, LocalScoring
+    from trafficlm.triage_scoring import FileScoring, KeptFlows
 
 FAIL_ON_ALERT = 4
 SESSION_COLUMNS = ("session_id", "severity", "verdict", "src_ip", "dst_ip", "proto",
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     from trafficlm.output import OutputFile, refuse_inputs_as_outputs
 
     if args.workers is not None and args.ray is None:
-        raise TrafficLMError("--workers needs --ray (one process scores alone)")
+        raise UsageError("--workers needs --ray (one process scores alone)")
     scoring = _scoring(args)  # a bad model directory fails before any work
     try:
         outputs = [p for p in (args.out, args.html, args.extract) if p]
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> ExitCode | int:
     return code
 
 
-def _scoring(args: argparse.Namespace) -> LocalScoring:
+def _scoring(args: argparse.Namespace) -> FileScoring:
     """Where the files are scored: here, or by workers on a Ray cluster."""
     from trafficlm.triage_scoring import LocalScoring, ScoringRecipe
 
@@ -108,7 +108,7 @@ def _scoring(args: argparse.Namespace) -> LocalScoring:
     return RayScoring(recipe, args.ray, args.workers)
 
 
-def _score_inputs(scoring: LocalScoring, args: argparse.Namespace, outputs: list[str]
+def _score_inputs(scoring: FileScoring, args: argparse.Namespace, outputs: list[str]
                   ) -> tuple[ExitCode, KeptFlows]:
     """Every input file scored; each file's problems on stderr as it finishes."""
     from trafficlm.commands.capture_loop import find_inputs, finish, warn_problems
@@ -126,7 +126,7 @@ def _score_inputs(scoring: LocalScoring, args: argparse.Namespace, outputs: list
     return finish(reports, found), kept
 
 
-def _report(kept: KeptFlows, scoring: LocalScoring, args: argparse.Namespace,
+def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
             out: OutputFile, html: OutputFile | None) -> SessionTable:
     """The sessions of the kept flows, written to every output asked for."""
     from trafficlm.report_html import html_report
