@@ -27,9 +27,9 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "flows (same token ids and label) removed before splitting, so the test run holds "
         "only flows the training runs do not.",
         *_manifest_lines(recipe),
-        "- Pretraining read the captures of the training and validation groups "
-        f"{'(of the corpus, its benign ones) ' if recipe.data.corpus_attacks else ''}labels "
-        f"ignored{_unlabelled(recipe)}; the test groups were never read before testing.",
+        "- Pretraining read the captures of the training and validation groups"
+        f"{' (of the corpus, its benign ones)' if recipe.data.corpus_attacks else ''}, "
+        f"labels ignored{_unlabelled(recipe)}; the test groups were never read before testing.",
         f"- Split by whole testbed runs and captures: validation "
         f"{recipe.data.validation_groups}, test {recipe.data.test_groups}.", "",
         "## Recipe", "",
