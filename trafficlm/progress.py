@@ -24,8 +24,9 @@ class Progress:
         """The current file has been read up to ``file_bytes``."""
         self._bar.update(max(0, self._done + file_bytes - self._bar.n))
 
-    def next_file(self, file_size: int) -> None:
-        self._done += file_size
+    def file_done(self, path: str) -> None:
+        """``path`` was read to its end (or gave up): count all of its bytes."""
+        self._done += os.path.getsize(path) if os.path.isfile(path) else 0
         self._bar.update(max(0, self._done - self._bar.n))
 
     def close(self) -> None:

@@ -8,7 +8,6 @@ benign traffic around it, and ``KeptFlows`` caps even that.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -144,7 +143,7 @@ class LocalScoring:
         try:
             for index, path in enumerate(paths):
                 yield index, self.scorer.score(path, lambda r: progress.at(r.disk_bytes), limit)
-                progress.next_file(os.path.getsize(path) if os.path.isfile(path) else 0)
+                progress.file_done(path)
         finally:
             progress.close()
 

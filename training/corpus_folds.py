@@ -76,15 +76,20 @@ def attack_folds(captures: list[AttackCapture], k: int) -> dict[str, int]:
 
 
 def kfold_table(captures: list[AttackCapture], folds: dict[str, int],
-                detected: dict[str, bool]) -> dict[str, dict[str, int]]:
+                detected: dict[str, bool], alerted: dict[str, bool] | None = None
+                ) -> dict[str, dict[str, int]]:
     """Per family: captures, how many have a same-family capture in another fold (the
-    ceiling), and how many the model tested on their fold detected."""
+    ceiling), how many the model tested on their fold detected with a fitting class, and
+    how many raised any alert."""
+    alerted = alerted or {}
     table: dict[str, dict[str, int]] = {}
     for capture in captures:
-        row = table.setdefault(capture.family, {"captures": 0, "ceiling": 0, "detected": 0})
+        row = table.setdefault(capture.family, {"captures": 0, "ceiling": 0, "detected": 0,
+                                                "any_alert": 0})
         row["captures"] += 1
         row["ceiling"] += any(other.family == capture.family
                               and folds[other.name] != folds[capture.name]
                               for other in captures)
         row["detected"] += bool(detected.get(capture.name))
+        row["any_alert"] += bool(alerted.get(capture.name))
     return dict(sorted(table.items()))

@@ -13,7 +13,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
 from trafficlm.training.config import ConfigError, Recipe
 from trafficlm.training.datasets.cicids import load_cicids_day
-from trafficlm.training.datasets.corpus_labels import load_corpus_attacks, read_corpus_labels
+from trafficlm.training.datasets.corpus_labels import covered_attacks, load_corpus_attacks
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.folders import load_folders
 from trafficlm.training.datasets.manifest import (
@@ -115,6 +115,4 @@ def _split_manifest(recipe: Recipe) -> tuple[list[ManifestCapture], list[Manifes
 
 def _labelled_attacks(recipe: Recipe, captures: list[ManifestCapture]) -> set[str]:
     """Paths of the attack captures the corpus label file covers."""
-    labels = read_corpus_labels()
-    return {c.path for c in captures
-            if c.label not in recipe.data.manifest_benign and labels.entry_for(c.path)}
+    return {c.path for c, _ in covered_attacks(captures, recipe.data.manifest_benign)}

@@ -56,7 +56,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
     if recipe.data.corpus_attacks:
         results["corpus_kfold"] = corpus_kfold(
-            recipe, encoder, flows, split,
+            recipe, encoder, split,
             read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
             model.tokenizer, say)
     if recipe.data.manifest:

@@ -106,7 +106,7 @@ def _kfold_lines(kfold: dict | None) -> list[str]:
              "| --- | --- | --- | --- | --- |"]
     for family, row in kfold["per_family"].items():
         lines.append(f"| {family} | {row['captures']} | {row['ceiling']} | {row['detected']} | "
-                     f"{row.get('any_alert', 0)} |")
+                     f"{row['any_alert']} |")
     return [*lines, ""]
 
 

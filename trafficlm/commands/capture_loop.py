@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from trafficlm.capture import CaptureReport, FoundCaptures, find_captures
@@ -35,7 +34,7 @@ def each_capture_flows(inputs: list[str], config: FlowConfig,
                     progress.at(report.disk_bytes)
             except CaptureError as err:  # the file could not be opened or is not a capture
                 report.error = err
-            progress.next_file(os.path.getsize(path) if os.path.isfile(path) else 0)
+            progress.file_done(path)
             warn_problems(report)
     finally:
         progress.close()

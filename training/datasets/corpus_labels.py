@@ -215,18 +215,27 @@ def label_capture_flows(capture: CaptureLabels, flows: FlowBatch,
     return labels
 
 
+def covered_attacks(captures: list[ManifestCapture], benign_labels: tuple[str, ...] | list[str]
+                    = ("benign",), source: Path = LABEL_FILE
+                    ) -> list[tuple[ManifestCapture, CaptureLabels]]:
+    """The attack captures among ``captures`` that the label file covers, each with its
+    entry, label resolved: what training, pretraining and the k-fold all ask for."""
+    labels = read_corpus_labels(source)
+    covered = []
+    for capture in captures:
+        entry = labels.entry_for(capture.path)
+        if entry is not None and capture.label not in benign_labels:
+            covered.append((capture, labels.resolved(entry, capture.label)))
+    return covered
+
+
 def load_corpus_attacks(captures: list[ManifestCapture], tokenizer: TrafficTokenizer,
                         cap_per_label: int, seed: int = 0, say=print,
                         source: Path = LABEL_FILE) -> FlowSet:
     """The labelled flows of the attack captures among ``captures`` (the manifest's rows,
     with their holdout groups) that the label file covers; each capture's counts said."""
-    labels = read_corpus_labels(source)
     sets = []
-    for capture in captures:
-        entry = labels.entry_for(capture.path)
-        if entry is None:
-            continue
-        entry = labels.resolved(entry, capture.label)
+    for capture, entry in covered_attacks(captures, source=source):
         flowset, _, unlabelled = labelled_capture(
             capture.path, lambda flows, e=entry: label_capture_flows(e, flows, source),
             capture.path, capture.group, tokenizer, cap_per_label, seed)
@@ -237,5 +246,5 @@ def load_corpus_attacks(captures: list[ManifestCapture], tokenizer: TrafficToken
     if not sets:
         raise ConfigError(f"{source}: labels none of the manifest's captures")
     say(f"corpus attacks: {sum(len(s) for s in sets)} labelled flows from {len(sets)} "
-        f"captures ({len(labels.left_out)} corpus captures left out, see {source.name})")
+        f"captures (see {source.name} for the captures left out)")
     return FlowSet.concat(sets)
