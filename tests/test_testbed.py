@@ -19,7 +19,7 @@ from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.cli import main
 from trafficlm.training.testbed.runner import RunOptions, run_testbed
 from trafficlm.training.testbed.servers import LOGIN_USER
-from trafficlm.training.testbed.topology import SUBNET, address
+from trafficlm.training.testbed.world import SUBNET, draw_world
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="the testbed needs root and iproute2")
@@ -59,7 +59,8 @@ def test_short_profile_labels_flows_and_leaves_nothing_behind(tmp_path):
     assert {"BENIGN", "PortScan", "SSH-Patator", "Web Attack \u2013 XSS"} <= labels
 
     scan = read_labels(tmp_path / "tb" / "labels" / "portscan_syn.csv")
-    attacker = [r for r in scan if address("attacker") in (r["Source IP"], r["Destination IP"])]
+    attacker_ip = draw_world("lab", 0).address("attacker")
+    attacker = [r for r in scan if attacker_ip in (r["Source IP"], r["Destination IP"])]
     assert len(attacker) >= 900  # 1,000 ports probed
     assert {r["Label"] for r in attacker} == {"PortScan"}
     assert {r["Label"] for r in scan if r not in attacker} <= {"BENIGN"}

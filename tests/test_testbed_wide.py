@@ -52,7 +52,8 @@ def wide_runs(tmp_path_factory):
 
 
 def handshakes(path):
-    """Per TCP connection seen from its SYN: the bridge times of SYN, SYN-ACK and ACK."""
+    """Per TCP connection seen from its SYN: the bridge times of SYN, SYN-ACK and ACK;
+    and per SYN or SYN-ACK its sender, TTL, options and whether it was the SYN-ACK."""
     times: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     syns = []
     with PcapReader(str(path)) as packets:
@@ -63,9 +64,10 @@ def handshakes(path):
             flags, t = int(tcp.flags), float(packet.time)
             if flags & 0x12 == 0x02:
                 times[(ip.src, tcp.sport, ip.dst, tcp.dport)]["syn"].append(t)
-                syns.append((ip.src, ip.ttl, dict((k, v) for k, v in tcp.options)))
+                syns.append((ip.src, ip.ttl, dict(tcp.options), False))
             elif flags & 0x12 == 0x12:
                 times[(ip.dst, tcp.dport, ip.src, tcp.sport)]["synack"].append(t)
+                syns.append((ip.src, ip.ttl, dict(tcp.options), True))
             elif flags & 0x10 and not flags & 0x07:
                 key = (ip.src, tcp.sport, ip.dst, tcp.dport)
                 if key in times and "synack" in times[key] and "ack" not in times[key]:
@@ -78,24 +80,27 @@ def handshakes(path):
 def test_drawn_delays_ttls_and_options_are_what_the_capture_shows(wide_runs):
     root, manifests, _, _ = wide_runs
     for seed, manifest in zip(SEEDS, manifests, strict=True):
-        assert [s["status"] for s in manifest["steps"]] == ["ok"] * len(SHORT_WIDE), manifest
+        assert [s["status"] for s in manifest["steps"]] == ["ok"] * 3, manifest  # benign + 2
         hosts = {h["address"]: h for h in manifest["conditions"]["hosts"].values()}
         server_delay, client_delay = defaultdict(list), defaultdict(list)
         checked_syns = 0
         for step in ("benign", "portscan"):
             times, syns = handshakes(root / f"seed{seed}" / "captures" / f"{step}.pcap")
-            for src, ttl, options in syns:
+            for src, ttl, options, synack in syns:
+                if step == "portscan" and not synack:
+                    continue  # nmap crafts its own SYNs, TTL and options included
                 stack = hosts[src]["stack"]
                 assert ttl == stack["ttl"], (seed, src, ttl, stack)
-                if step == "benign":  # the kernel's own SYNs (nmap crafts its own options)
+                assert options["MSS"] <= hosts[src]["link"]["mtu"] - 40
+                if not synack:
                     assert ("Timestamp" in options) == stack["timestamps"], (src, options)
-                    assert options["MSS"] <= hosts[src]["link"]["mtu"] - 40
+                    assert ("WScale" in options) == stack["window_scaling"], (src, options)
                 checked_syns += 1
             for (client, _, server, _), seen in times.items():
                 if len(seen["syn"]) == 1 and len(seen["synack"]) == 1 and seen["ack"]:
                     server_delay[server].append(seen["synack"][0] - seen["syn"][0])
                     client_delay[client].append(seen["ack"][0] - seen["synack"][0])
-        assert checked_syns > 20
+        assert checked_syns >= 8
         measured = [(a, d, "server") for a, d in server_delay.items()] + [
             (a, d, "client") for a, d in client_delay.items()]
         assert len(measured) >= 3
@@ -119,6 +124,9 @@ def test_spoofed_floods_stay_inside_and_nothing_is_left_behind(wide_runs):
                 frame = flows_frame(flows)
                 for address in {*frame["src_ip"].to_list(), *frame["dst_ip"].to_list()}:
                     ip = ipaddress.ip_address(address)
+                    if ip.version == 6:  # the veths' own link-local chatter stays on the link
+                        assert ip.is_link_local or ip.is_multicast or ip.is_unspecified, ip
+                        continue
                     assert any(ip in net for net in INSIDE), (capture, address)
                     spoofed += ip in INSIDE[1]
         flood = read_labels(root / f"seed{seed}" / "labels" / "syn_flood.csv")

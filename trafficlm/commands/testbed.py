@@ -29,6 +29,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     summary.add_argument("runs", nargs="+", type=Path, metavar="DIR",
                          help="run directories, or a directory of them (as 'many' makes)")
     summary.set_defaults(run=_summary)
+    diversity = actions.add_parser("diversity",
+                                   help="distinct token sequences per 1,000 benign flows")
+    diversity.add_argument("runs", nargs="+", type=Path, metavar="DIR",
+                           help="run directories, or a directory of them (as 'many' makes)")
+    diversity.set_defaults(run=_diversity)
     listing = actions.add_parser("list", help="list the scenarios")
     listing.set_defaults(run=_list)
 
@@ -66,16 +71,31 @@ def _many(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-def _summary(args: argparse.Namespace) -> ExitCode:
-    from trafficlm.training.testbed.many import is_complete, summarise
+def _complete_runs(paths: list[Path]) -> list[Path]:
+    from trafficlm.training.testbed.many import is_complete
 
-    runs = [d for path in args.runs for d in ([path] if (path / "manifest.json").exists()
-                                              else sorted(path.glob("*/")))]
+    runs = [d for path in paths for d in ([path] if (path / "manifest.json").exists()
+                                          else sorted(path.glob("*/")))]
     complete = [r for r in runs if is_complete(r)]
     for run in sorted(set(runs) - set(complete)):
         warn(f"{run}: not a complete testbed run; left out")
+    return complete
+
+
+def _summary(args: argparse.Namespace) -> ExitCode:
+    from trafficlm.training.testbed.many import summarise
+
+    complete = _complete_runs(args.runs)
     print(json.dumps(summarise(complete), indent=1))
     return ExitCode.OK if complete else ExitCode.PARTIAL
+
+
+def _diversity(args: argparse.Namespace) -> ExitCode:
+    from trafficlm.training.testbed.diversity import benign_diversity
+
+    complete = _complete_runs(args.runs)
+    print(json.dumps(benign_diversity(complete), indent=1))
+    return ExitCode.OK
 
 
 def _run(args: argparse.Namespace) -> ExitCode:

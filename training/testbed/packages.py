@@ -22,6 +22,7 @@ TOOL_PACKAGES = {
     "dropbearkey": "dropbear-bin", "unbound": "unbound", "named": "bind9",
     "redis-server": "redis-server", "redis-cli": "redis-tools", "chronyd": "chrony",
     "snmpd": "snmpd", "snmpget": "snmp", "snmpwalk": "snmp", "ptunnel-ng": "ptunnel-ng",
+    "iodined": "iodine", "iodine": "iodine",
     "medusa": "medusa", "ncrack": "ncrack", "patator": "patator", "t50": "t50", "siege": "siege",
     "wrk": "wrk", "gobuster": "gobuster", "dirb": "dirb", "ffuf": "ffuf", "wfuzz": "wfuzz",
     "wget": "wget",

@@ -135,6 +135,15 @@ def _ptunnel(c: ServerContext) -> list[str]:
     return ["ptunnel-ng", "-v", "1", f"-r{c.ip}", "-R22", f"-d{c.work}/ptunnel.pid"]
 
 
+IODINE_ZONE, IODINE_NET = "i.testbed.lan", "10.99.0.1"
+
+
+def _iodined(c: ServerContext) -> list[str]:
+    # -c: accept clients whatever their source address
+    return ["iodined", "-f", "-c", "-P", LOGIN_PASSWORD, "-l", c.ip, "-p", "53",
+            "-F", str(c.work / "iodined.pid"), f"{IODINE_NET}/27", IODINE_ZONE]
+
+
 PROGRAMS = {p.name: p for p in (
     ServerProgram("nginx", "http", ("nginx",), ("tcp/80", "tcp/443"), _nginx),
     ServerProgram("apache2", "http", ("apache2",), ("tcp/80", "tcp/443"), _apache2),
@@ -151,6 +160,7 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("chrony", "ntp", ("chronyd",), ("udp/123",), _chrony),
     ServerProgram("snmpd", "snmp", ("snmpd",), ("udp/161",), _snmpd),
     ServerProgram("ptunnel-ng", "icmp_proxy", ("ptunnel-ng",), (), _ptunnel),
+    ServerProgram("iodined", "dns_tunnel_server", ("iodined",), ("udp/53",), _iodined),
 )}
 
 NGINX = """worker_processes 1;

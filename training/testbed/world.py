@@ -129,7 +129,10 @@ def _wide_world(seed: int) -> World:
         if service != "http":
             services[service] = Placement(rng.choice(PROGRAMS[service]),
                                           rng.choice(("server", "server2")))
-    # the ICMP tunnel's proxy forwards only to its own host's SSH server
+    # the ICMP tunnel's proxy forwards only to its own host's SSH server; iodined
+    # answers port 53 itself, so it lives on the server the DNS server is not on
     services["icmp_proxy"] = Placement("ptunnel-ng", services["ssh"].host)
+    services["dns_tunnel_server"] = Placement(
+        "iodined", "server2" if services["dns"].host == "server" else "server")
     low = rng.randrange(20000, 60000, 100)
     return World("wide", seed, hosts, services, (low, low + rng.choice((20, 50, 100))))
