@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -25,7 +26,10 @@ TOOL_PACKAGES = {
     "iodined": "iodine", "iodine": "iodine",
     "medusa": "medusa", "ncrack": "ncrack", "patator": "patator", "t50": "t50", "siege": "siege",
     "wrk": "wrk", "gobuster": "gobuster", "dirb": "dirb", "ffuf": "ffuf", "wfuzz": "wfuzz",
-    "wget": "wget",
+    "postfix": "postfix", "dovecot": "dovecot-imapd dovecot-pop3d",
+    "postgres": "postgresql", "runuser": "util-linux", "psql": "postgresql-client",
+    "swaks": "swaks", "chromium": "chromium",
+    "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client", "python3": "python3",
 }
 INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")
@@ -34,7 +38,9 @@ POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
 
 def which(tool: str) -> str | None:
-    return shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    """Where ``tool`` is: on PATH, in the sbin directories, or PostgreSQL's own bin."""
+    extra = ["/usr/sbin", "/sbin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"))]
+    return shutil.which(tool, path=":".join([*extra, os.environ.get("PATH", "")]))
 
 
 def ensure_tools(tools: set[str], install: bool, log: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from trafficlm.training.testbed import packages
@@ -72,6 +72,7 @@ def check_output_dir(out: Path, force: bool) -> None:
 
 def run_testbed(options: RunOptions, say=print) -> dict:
     """Run the testbed and return the manifest (also written to OUT/manifest.json)."""
+    options = replace(options, out=options.out.resolve())  # servers' configs name it absolutely
     world = draw_world(options.profile, options.seed)
     plan = plan_run(options.profile, options.seed, options.scenarios)  # names checked first
     check_output_dir(options.out, options.force)

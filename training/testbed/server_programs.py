@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trafficlm.training.testbed.shell import run
+from trafficlm.training.testbed.shell import TestbedError, run
 
 LOGIN_USER, LOGIN_PASSWORD = "tlmtb", "tlmtb-Passw0rd"
 WEBAPP_PORT = 8081
@@ -135,6 +135,57 @@ def _ptunnel(c: ServerContext) -> list[str]:
     return ["ptunnel-ng", "-v", "1", f"-r{c.ip}", "-R22", f"-d{c.work}/ptunnel.pid"]
 
 
+def _postfix(c: ServerContext) -> list[str]:
+    """Postfix from its own config directory; local mail lands in the work directory."""
+    config = c.work / "postfix"
+    (config / "spool").mkdir(parents=True, exist_ok=True)
+    (config / "data").mkdir(exist_ok=True)
+    mail = c.work / "mail"
+    mail.mkdir(exist_ok=True)
+    mail.chmod(0o1777)
+    run(["chown", "postfix", str(config / "data")])
+    (config / "master.cf").write_text(Path("/etc/postfix/master.cf").read_text())
+    (config / "main.cf").write_text(POSTFIX.format(w=c.work, ip=c.ip, subnet=c.subnet))
+    run(["postfix", "-c", str(config), "set-permissions"], check=False)
+    return ["postfix", "-c", str(config), "start-fg"]
+
+
+def _dovecot(c: ServerContext) -> list[str]:
+    home = c.work / "mailroot" / LOGIN_USER
+    home.mkdir(parents=True, exist_ok=True)
+    run(["chown", "-R", f"{LOGIN_USER}:", str(home)])
+    users = c.config("dovecot-users", f"{LOGIN_USER}:{{PLAIN}}{LOGIN_PASSWORD}\n")
+    return ["dovecot", "-F", "-c", c.config("dovecot.conf", DOVECOT.format(
+        w=c.work, ip=c.ip, users=users, user=LOGIN_USER))]
+
+
+def _postgresql(c: ServerContext) -> list[str]:
+    """A fresh cluster in the work directory; its superuser's password is the login's."""
+    data, sockets = c.work / "pgdata", c.work / "pgsock"
+    sockets.mkdir(exist_ok=True)
+    run(["chown", "postgres", str(sockets)])
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(mode=0o700, exist_ok=True)
+        run(["chown", "postgres", str(data)])
+        password = c.config("pgpass", LOGIN_PASSWORD + "\n")
+        run(["chown", "postgres", password])
+        run(["runuser", "-u", "postgres", "--", _postgres_bin("initdb"), "-D", str(data),
+             "-A", "scram-sha-256", f"--pwfile={password}", "-U", "postgres"], timeout=120)
+        with open(data / "pg_hba.conf", "a", encoding="utf-8") as hba:
+            hba.write(f"host all all {c.subnet} scram-sha-256\n")
+    return ["runuser", "-u", "postgres", "--", _postgres_bin("postgres"), "-D", str(data),
+            "-c", f"listen_addresses={c.ip}", "-c", f"unix_socket_directories={sockets}",
+            "-c", "log_connections=on"]
+
+
+def _postgres_bin(tool: str) -> str:
+    """Debian's PostgreSQL server binaries (not some other initdb that PATH may hold)."""
+    for directory in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (directory / tool).exists():
+            return str(directory / tool)
+    raise TestbedError(f"{tool} (postgresql): not installed")
+
+
 IODINE_ZONE, IODINE_NET = "i.testbed.lan", "10.99.0.1"
 
 
@@ -161,6 +212,9 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("snmpd", "snmp", ("snmpd",), ("udp/161",), _snmpd),
     ServerProgram("ptunnel-ng", "icmp_proxy", ("ptunnel-ng",), (), _ptunnel),
     ServerProgram("iodined", "dns_tunnel_server", ("iodined",), ("udp/53",), _iodined),
+    ServerProgram("postfix", "smtp", ("postfix",), ("tcp/25",), _postfix),
+    ServerProgram("dovecot", "imap", ("dovecot",), ("tcp/143", "tcp/110"), _dovecot),
+    ServerProgram("postgresql", "database", ("postgres", "runuser"), ("tcp/5432",), _postgresql),
 )}
 
 NGINX = """worker_processes 1;
@@ -183,6 +237,7 @@ http {{
     root {w}/www;
     location /login {{ proxy_pass http://127.0.0.1:8081; }}
     location /search {{ proxy_pass http://127.0.0.1:8081; }}
+    location /admin {{ proxy_pass http://127.0.0.1:8081; }}
   }}
 }}
 """
@@ -215,6 +270,7 @@ Protocols h2 http/1.1
 </Directory>
 ProxyPass /login http://127.0.0.1:8081/login
 ProxyPass /search http://127.0.0.1:8081/search
+ProxyPass /admin http://127.0.0.1:8081/admin
 <VirtualHost {ip}:443>
   SSLEngine on
   SSLCertificateFile {w}/cert.pem
@@ -237,7 +293,7 @@ $SERVER["socket"] == "{ip}:443" {{
   ssl.pemfile = "{w}/cert.pem"
   ssl.privkey = "{w}/key.pem"
 }}
-$HTTP["url"] =~ "^/(login|search)" {{
+$HTTP["url"] =~ "^/(login|search|admin)" {{
   proxy.server = ("" => (("host" => "127.0.0.1", "port" => 8081)))
 }}
 """
@@ -336,6 +392,43 @@ local stratum 8
 cmdport 0
 pidfile {w}/chronyd.pid
 driftfile {w}/chrony.drift
+"""
+POSTFIX = """compatibility_level = 3.6
+queue_directory = {w}/postfix/spool
+data_directory = {w}/postfix/data
+inet_interfaces = {ip}
+inet_protocols = ipv4
+myhostname = mail.testbed.lan
+mydomain = testbed.lan
+mydestination = testbed.lan, mail.testbed.lan
+mynetworks = {subnet}
+maillog_file = /dev/stdout
+mail_spool_directory = {w}/mail
+alias_maps =
+alias_database =
+default_transport = error:nothing leaves the testbed
+relay_transport = error:nothing leaves the testbed
+"""
+DOVECOT = """base_dir = {w}/dovecot-run
+state_dir = {w}/dovecot-state
+listen = {ip}
+protocols = imap pop3
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = /dev/stderr
+auth_verbose = yes
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {users}
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={user} home={w}/mailroot/%u
+}}
+mail_location = mbox:{w}/mailroot/%u:INBOX={w}/mail/%u
 """
 SNMPD = """rocommunity public {subnet}
 sysLocation testbed rack 3

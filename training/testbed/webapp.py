@@ -1,7 +1,8 @@
 """The testbed's web application: a login form and a search page over SQLite.
 
-It runs inside the server namespace behind nginx, so hydra has a form to
-brute-force and sqlmap a real injectable parameter. The search query is
+It runs inside the server namespace behind the HTTP server, so hydra has a
+form to brute-force, an ``/admin`` area behind HTTP Basic authentication to
+guess, and sqlmap a real injectable parameter. The search query is
 built by string formatting on purpose (the testbed's SQL injection target);
 the database is an in-memory copy with made-up products. Run as
 ``python -m trafficlm.training.testbed.webapp PORT``.
@@ -9,6 +10,8 @@ the database is an in-memory copy with made-up products. Run as
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import sqlite3
 import sys
@@ -40,6 +43,8 @@ class Handler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         if url.path == "/login":
             self._send(200, LOGIN_FORM)
+        elif url.path.startswith("/admin"):
+            self._admin()
         elif url.path == "/search":
             self._search(query.get("q", [""])[0])
         else:
@@ -51,6 +56,24 @@ class Handler(BaseHTTPRequestHandler):
         ok = form.get("username", [""])[0] == USER and form.get("password", [""])[0] == PASSWORD
         self._send(200, "<html><body>Welcome back</body></html>" if ok else
                    "<html><body>Login failed</body></html>")
+
+    def _admin(self) -> None:
+        """HTTP Basic authentication with the login form's account."""
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        try:
+            given = base64.b64decode(token, validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            given = ""
+        if scheme.lower() == "basic" and given == f"{USER}:{PASSWORD}":
+            self._send(200, "<html><body><h1>Administration</h1></body></html>")
+            return
+        body = b"<html><body>401 Authorization Required</body></html>"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="testbed admin"')
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _search(self, term: str) -> None:
         sql = f"SELECT name, price FROM products WHERE name LIKE '%{term}%'"

@@ -145,6 +145,50 @@ def wfuzz_form(b: Budget) -> Commands:
              f"username={WEB_USER}&password=FUZZ", "--hs", "Login failed", f"{b.url()}/login"]]
 
 
+def hydra_basic(b: Budget) -> Commands:
+    return [["hydra", "-I", "-t", _tasks(b), "-l", WEB_USER, "-P", b.wordlist, b.at(),
+             "http-get", "/admin/"]]
+
+
+def medusa_basic(b: Budget) -> Commands:
+    return [["medusa", "-h", b.at(), "-u", WEB_USER, "-P", b.wordlist, "-M", "http",
+             "-m", "DIR:/admin/", "-t", _tasks(b)]]
+
+
+def mail_login(tool: str) -> Callable[[Budget], Commands]:
+    """Password guessing on IMAP or POP3 (drawn), with one of four tools."""
+    def build(b: Budget) -> Commands:
+        protocol = b.rng.choice(("imap", "pop3"))
+        port = {"imap": 143, "pop3": 110}[protocol]
+        target = b.at("imap")
+        if tool == "hydra":
+            return [["hydra", "-I", "-t", _tasks(b), "-l", LOGIN_USER, "-P", b.wordlist,
+                     f"{protocol}://{target}"]]
+        if tool == "medusa":
+            return [["medusa", "-h", target, "-u", LOGIN_USER, "-P", b.wordlist,
+                     "-M", {"imap": "imap", "pop3": "pop3"}[protocol], "-t", _tasks(b)]]
+        if tool == "ncrack":
+            return [["ncrack", "--user", LOGIN_USER, "-P", b.wordlist, f"{protocol}://{target}"]]
+        module = {"imap": "imap_login", "pop3": "pop_login"}[protocol]
+        return [["patator", module, f"host={target}", f"port={port}", f"user={LOGIN_USER}",
+                 "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b)]]
+    return build
+
+
+def database_login(tool: str) -> Callable[[Budget], Commands]:
+    def build(b: Budget) -> Commands:
+        target = b.at("database")
+        if tool == "hydra":
+            return [["hydra", "-I", "-t", _tasks(b), "-l", "postgres", "-P", b.wordlist,
+                     f"postgres://{target}"]]
+        if tool == "medusa":
+            return [["medusa", "-h", target, "-u", "postgres", "-P", b.wordlist,
+                     "-M", "postgres", "-t", _tasks(b)]]
+        return [["patator", "pgsql_login", f"host={target}", "user=postgres",
+                 "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b)]]
+    return build
+
+
 def hydra_redis(b: Budget) -> Commands:
     return [["hydra", "-I", "-t", _tasks(b), "-P", b.wordlist, f"redis://{b.at('redis')}"]]
 
@@ -357,9 +401,17 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "web_bruteforce": (
         _variant("hydra_form", WEB_BF, ("hydra",), hydra_form, "hydra http-post-form"),
         _variant("patator_form", WEB_BF, ("patator",), patator_form, "patator http_fuzz"),
-        _variant("wfuzz_form", WEB_BF, ("wfuzz",), wfuzz_form, "wfuzz POST")),
+        _variant("wfuzz_form", WEB_BF, ("wfuzz",), wfuzz_form, "wfuzz POST"),
+        _variant("hydra_basic", WEB_BF, ("hydra",), hydra_basic, "hydra HTTP Basic auth"),
+        _variant("medusa_basic", WEB_BF, ("medusa",), medusa_basic, "medusa HTTP Basic auth")),
     "redis_bruteforce": (
         _variant("hydra_redis", "Redis Brute Force", ("hydra",), hydra_redis, "hydra redis"),),
+    "mail_bruteforce": tuple(_variant(f"{tool}_mail", "Mail Brute Force", (tool,),
+                                      mail_login(tool), f"{tool} IMAP/POP3")
+                             for tool in ("hydra", "medusa", "ncrack", "patator")),
+    "database_bruteforce": tuple(_variant(f"{tool}_postgres", "Database Brute Force", (tool,),
+                                          database_login(tool), f"{tool} PostgreSQL")
+                                 for tool in ("hydra", "medusa", "patator")),
     "web_dirscan": tuple(_variant(n, "Web Directory Brute Force", (n,), f, n) for n, f in (
         ("gobuster", gobuster), ("dirb", dirb), ("ffuf", ffuf), ("wfuzz", wfuzz_dirs))),
     "syn_flood": (
@@ -495,6 +547,75 @@ def dns_resolver_mix(b: Budget) -> Commands:
     return commands
 
 
+def scp_sftp(b: Budget) -> Commands:
+    """File copies over SSH: scp up and down, an sftp batch."""
+    target = f"{LOGIN_USER}@{b.at('ssh')}"
+    options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ConnectTimeout=8"]
+    batch = "sftp-batch.txt"  # in the run's log directory, where commands run
+    commands = []
+    for _ in range(max(1, int(b.seconds / 5))):
+        commands.append(b.rng.choice((
+            ["sshpass", "-p", LOGIN_PASSWORD, "scp", *options, "/etc/services",
+             f"{target}:/dev/null"],
+            ["sshpass", "-p", LOGIN_PASSWORD, "scp", *options, f"{target}:/etc/os-release",
+             "/dev/null"],
+            ["sh", "-c", f"printf 'ls /tmp\\nget /etc/hostname /dev/null\\nbye\\n' > {batch}; "
+             f"sshpass -p {LOGIN_PASSWORD} sftp {' '.join(options)} -b {batch} {target}"])))
+        commands.append(_think(b, 0.5, 3.0))
+    return commands
+
+
+PYTHON_CLIENT = """
+import sys, time, urllib.request, random
+rng = random.Random(int(sys.argv[2]))
+pages = sys.argv[3:]
+for _ in range(len(pages)):
+    try:
+        urllib.request.urlopen(sys.argv[1] + rng.choice(pages), timeout=5).read()
+    except OSError:
+        pass
+    time.sleep(rng.uniform(0.2, 2.0))
+"""
+
+
+def python_client(b: Budget) -> Commands:
+    """A script's requests: Python's urllib, its own headers and connection habits."""
+    pages = [b.rng.choice(b.pages) for _ in range(max(3, int(b.seconds / 1.2)))]
+    return [["python3", "-c", PYTHON_CLIENT, b.url(), str(b.rng.randrange(1 << 30)), *pages]]
+
+
+def mail_traffic(b: Budget) -> Commands:
+    """Mail sent with swaks or curl, then read over IMAP or POP3 with curl."""
+    login = f"{LOGIN_USER}:{LOGIN_PASSWORD}"
+    commands = []
+    for i in range(max(2, int(b.seconds / 3))):
+        subject = f"report {i} {b.rng.choice(('weekly', 'backup', 'invoice', 'ticket'))}"
+        commands.append(b.rng.choice((
+            ["swaks", "--server", b.at("smtp"), "--to", f"{LOGIN_USER}@testbed.lan",
+             "--from", f"ops{i}@testbed.lan", "--header", f"Subject: {subject}",
+             "--body", "see attached numbers\n" * b.rng.randint(1, 40), "--silent", "2"],
+            ["curl", "-s", "--max-time", "8", f"smtp://{b.at('smtp')}", "--mail-from",
+             f"ops{i}@testbed.lan", "--mail-rcpt", f"{LOGIN_USER}@testbed.lan",
+             "-T", "/etc/os-release"])))
+        commands.append(b.rng.choice((
+            ["curl", "-s", "--max-time", "8", "-o", "/dev/null",
+             f"imap://{login}@{b.at('imap')}/INBOX", "-X", "FETCH 1:* (FLAGS)"],
+            ["curl", "-s", "--max-time", "8", "-o", "/dev/null",
+             f"pop3://{login}@{b.at('imap')}/1"])))
+        commands.append(_think(b, 0.5, 3.0))
+    return commands
+
+
+def database_queries(b: Budget) -> Commands:
+    queries = ("SELECT now()", "SELECT count(*) FROM pg_stat_activity",
+               "SELECT datname FROM pg_database", "SELECT version()",
+               "SELECT relname FROM pg_class LIMIT 20")
+    return [cmd for _ in range(max(2, int(b.seconds / 2))) for cmd in (
+        ["psql", f"postgresql://postgres:{LOGIN_PASSWORD}@{b.at('database')}/postgres",
+         "-Atc", b.rng.choice(queries)], _think(b, 0.3, 2.0))]
+
+
 def _benign(name: str, tools: tuple[str, ...], build, text: str) -> Scenario:
     return Scenario(name, BENIGN, "client", tools, build, text)
 
@@ -510,4 +631,8 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("ssh_interactive", ("ssh", "sshpass"), ssh_interactive,
             "a long interactive SSH session with keep-alives"),
     _benign("dns_resolver_mix", ("dig",), dns_resolver_mix, "many names and types, UDP and TCP"),
+    _benign("scp_sftp", ("scp", "sftp", "sshpass"), scp_sftp, "file copies with scp and sftp"),
+    _benign("python_client", ("python3",), python_client, "a Python urllib script's requests"),
+    _benign("mail_traffic", ("swaks", "curl"), mail_traffic, "mail sent, then read over IMAP/POP3"),
+    _benign("database_queries", ("psql",), database_queries, "PostgreSQL queries"),
 )

@@ -40,6 +40,9 @@ PROGRAMS = {  # service -> programs the wide profile chooses from (the first is 
     "ntp": ("chrony",),
     "snmp": ("snmpd",),
     "icmp_proxy": ("ptunnel-ng",),
+    "smtp": ("postfix",),
+    "imap": ("dovecot",),
+    "database": ("postgresql",),
 }
 LAB_SERVICES = ("http", "ssh", "ftp", "dns", "mqtt", "iperf")
 
@@ -132,6 +135,7 @@ def _wide_world(seed: int) -> World:
     # the ICMP tunnel's proxy forwards only to its own host's SSH server; iodined
     # answers port 53 itself, so it lives on the server the DNS server is not on
     services["icmp_proxy"] = Placement("ptunnel-ng", services["ssh"].host)
+    services["imap"] = Placement("dovecot", services["smtp"].host)  # reads postfix's spool
     services["dns_tunnel_server"] = Placement(
         "iodined", "server2" if services["dns"].host == "server" else "server")
     low = rng.randrange(20000, 60000, 100)
