@@ -585,6 +585,22 @@ def python_client(b: Budget) -> Commands:
     return [["python3", "-c", PYTHON_CLIENT, b.url(), str(b.rng.randrange(1 << 30)), *pages]]
 
 
+CHROMIUM = ("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--ignore-certificate-errors", "--virtual-time-budget=3000", "--timeout=8000")
+
+
+def chromium_browsing(b: Budget) -> Commands:
+    """A real browser loading pages with every asset: HTTP/1.1, or HTTP/2 over TLS."""
+    profile = f"chromium-profile-{b.rng.randrange(1 << 30)}"  # in the log directory
+    commands = []
+    for _ in range(max(1, int(b.seconds / 4))):
+        scheme = b.rng.choice(("http", "https"))
+        commands += [[*CHROMIUM, f"--user-data-dir={profile}", "--dump-dom",
+                      f"{b.url(scheme)}{b.rng.choice(b.pages)}"], _think(b, 0.5, 2.0)]
+    return [*commands, ["rm", "-rf", profile]]
+
+
 def mail_traffic(b: Budget) -> Commands:
     """Mail sent with swaks or curl, then read over IMAP or POP3 with curl."""
     login = f"{LOGIN_USER}:{LOGIN_PASSWORD}"
@@ -635,4 +651,6 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("python_client", ("python3",), python_client, "a Python urllib script's requests"),
     _benign("mail_traffic", ("swaks", "curl"), mail_traffic, "mail sent, then read over IMAP/POP3"),
     _benign("database_queries", ("psql",), database_queries, "PostgreSQL queries"),
+    _benign("chromium_browsing", ("chromium",), chromium_browsing,
+            "headless Chromium loading pages with their assets, h1 and h2"),
 )
