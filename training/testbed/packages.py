@@ -29,7 +29,8 @@ TOOL_PACKAGES = {
     "postfix": "postfix", "dovecot": "dovecot-imapd dovecot-pop3d",
     "postgres": "postgresql", "runuser": "util-linux", "psql": "postgresql-client",
     "swaks": "swaks", "chromium": "chromium",
-    "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client", "python3": "python3",
+    "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
+    "python3": "python3",
 }
 INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")

@@ -152,6 +152,7 @@ class _Run:
         spoof = ipaddress.ip_network(SPOOF_RANGE)
         self.spoofed = tuple(str(spoof.network_address + rng.randrange(1, spoof.num_addresses - 1))
                              for _ in range(64)) if self.world.applies_conditions else ()
+        self.macs = topology.macs()
         self.rng = random.Random(f"{options.seed}/hosts")
         self.step_no = 0
 
@@ -212,10 +213,10 @@ class _Run:
         clients = self.world.of_role("client")
         return clients[(self.step_no + index) % len(clients)].name
 
-    def _budget(self, scenario: Scenario, seconds: float) -> Budget:
+    def _budget(self, scenario: Scenario, host: str, seconds: float) -> Budget:
         rng = random.Random(f"{self.options.seed}/{scenario.name}/{self.step_no}")
         return Budget(rng, seconds, str(self.wordlist), self.targets, self.pages, self.spoofed,
-                      self.assets)
+                      self.assets, self.world.address(host), self.macs)
 
     def _commands(self, scenario: Scenario, host: str, seconds: float,
                   log: Path) -> tuple[int, dict]:
@@ -224,7 +225,7 @@ class _Run:
         code = 0
         namespace = self.topology.ns(host)
         ran: list[str] = []
-        for command in scenario.build(self._budget(scenario, seconds)):
+        for command in scenario.build(self._budget(scenario, host, seconds)):
             remaining = deadline - time.monotonic()
             if remaining <= 0.2:
                 break

@@ -38,6 +38,8 @@ class Budget:
     pages: tuple[str, ...]  # the web site's pages
     spoofed: tuple[str, ...] = ()  # source addresses a flood may forge (the spoofed range's)
     assets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # page -> its assets
+    own: str = ""  # the address of the host the scenario runs on
+    macs: Mapping[str, str] = field(default_factory=dict)  # address -> MAC (for raw senders)
 
     def at(self, service: str = "http") -> str:
         return self.targets[service]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trafficlm.training.testbed.shell import TestbedError, run
+from trafficlm.training.testbed.world import LoginPolicy
 
 LOGIN_USER, LOGIN_PASSWORD = "tlmtb", "tlmtb-Passw0rd"
 WEBAPP_PORT = 8081
@@ -29,6 +30,7 @@ class ServerContext:
     ip: str
     subnet: str  # "10.203.0.0/24": who may query
     ftp_passive: tuple[int, int]
+    logins: LoginPolicy
 
     def config(self, name: str, text: str) -> str:
         path = self.work / name
@@ -65,7 +67,8 @@ def _openssh(c: ServerContext) -> list[str]:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
     Path("/run/sshd").mkdir(exist_ok=True)
     return ["/usr/sbin/sshd", "-D", "-e", "-f",
-            c.config("sshd_config", SSHD.format(w=c.work, ip=c.ip, user=LOGIN_USER))]
+            c.config("sshd_config", SSHD.format(w=c.work, ip=c.ip, user=LOGIN_USER,
+                                                tries=c.logins.ssh_max_auth_tries))]
 
 
 def _dropbear(c: ServerContext) -> list[str]:
@@ -79,7 +82,8 @@ def _dropbear(c: ServerContext) -> list[str]:
 def _vsftpd(c: ServerContext) -> list[str]:
     low, high = c.ftp_passive
     return ["/usr/sbin/vsftpd", c.config("vsftpd.conf", VSFTPD.format(
-        w=c.work, ip=c.ip, low=low, high=high))]
+        w=c.work, ip=c.ip, low=low, high=high, delay=c.logins.ftp_delay_failed_login,
+        fails=c.logins.ftp_max_login_fails))]
 
 
 def _dnsmasq(c: ServerContext) -> list[str]:
@@ -156,7 +160,8 @@ def _dovecot(c: ServerContext) -> list[str]:
     run(["chown", "-R", f"{LOGIN_USER}:", str(home)])
     users = c.config("dovecot-users", f"{LOGIN_USER}:{{PLAIN}}{LOGIN_PASSWORD}\n")
     return ["dovecot", "-F", "-c", c.config("dovecot.conf", DOVECOT.format(
-        w=c.work, ip=c.ip, users=users, user=LOGIN_USER))]
+        w=c.work, ip=c.ip, users=users, user=LOGIN_USER,
+        delay=c.logins.mail_auth_failure_delay))]
 
 
 def _postgresql(c: ServerContext) -> list[str]:
@@ -306,7 +311,7 @@ PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PermitRootLogin no
 AllowUsers {user}
-MaxAuthTries 1
+MaxAuthTries {tries}
 """
 VSFTPD = """listen=YES
 listen_address={ip}
@@ -324,8 +329,8 @@ pasv_enable=YES
 pasv_min_port={low}
 pasv_max_port={high}
 port_enable=YES
-delay_failed_login=1
-max_login_fails=1
+delay_failed_login={delay}
+max_login_fails={fails}
 """
 UNBOUND = """server:
   interface: {ip}
@@ -418,6 +423,7 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = /dev/stderr
 auth_verbose = yes
+auth_failure_delay = {delay} secs
 default_internal_user = dovecot
 default_login_user = dovenull
 passdb {{

@@ -65,7 +65,7 @@ class Servers:
     def _context(self, host: str) -> ServerContext:
         world = self.topology.world
         return ServerContext(self.work / host, world.address(host), f"{SUBNET}.0/24",
-                             world.ftp_passive)
+                             world.ftp_passive, world.logins)
 
     def _prepare(self, host: str) -> None:
         """The host's work directory: web site, FTP files, TLS certificate."""

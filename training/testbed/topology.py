@@ -15,6 +15,7 @@ error, and (through the runner's signal handlers) on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -119,6 +120,14 @@ class Topology:
         rules.append(["-A", EGRESS_CHAIN, "-j", "DROP"])
         for rule in rules:
             run(in_ns(namespace, ["iptables", "-w", *rule]))
+
+    def macs(self) -> dict[str, str]:
+        """Each host's address -> the MAC of its eth0 (tools that send raw frames need it)."""
+        macs = {}
+        for host in self.world.hosts:
+            shown = run(in_ns(self.ns(host.name), ["ip", "-j", "link", "show", "eth0"])).stdout
+            macs[host.address] = json.loads(shown)[0]["address"]
+        return macs
 
     def foreign_source_drops(self) -> dict[str, int]:
         """Packets each attacker's egress rule dropped (a source outside what it may use)."""

@@ -77,6 +77,14 @@ def hping3_scan(b: Budget) -> Commands:
              "-i", f"u{b.rng.choice((500, 1000, 3000))}", b.at()]]
 
 
+def masscan(b: Budget) -> Commands:
+    """masscan sends raw frames itself (no host stack, so its link's delay does not apply)."""
+    target = b.rng.choice((b.at(), b.at("ssh")))
+    return [["masscan", target, f"-p1-{b.rng.choice((1000, 2000, 5000))}",
+             "--rate", str(b.rng.choice((200, 500, 1000))), "--router-mac", b.macs[target],
+             "--adapter", "eth0", "--adapter-ip", b.own, "--wait", "2"]]
+
+
 def nmap_service(b: Budget) -> Commands:
     return [["nmap", "-n", "-Pn", "--send-ip", "-sV", "--version-intensity",
              str(b.rng.choice((2, 5, 7))), *_scan_timing(b),
@@ -379,7 +387,8 @@ SSH, FTP, WEB_BF = "SSH-Patator", "FTP-Patator", "Web Attack \u2013 Brute Force"
 ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "portscan": (*(_variant(f"nmap{k}", "PortScan", ("nmap",), nmap_scan(k), f"nmap {k}")
                    for k in ("-sS", "-sT", "-sF", "-sX", "-sN", "-sA")),
-                 _variant("hping3_scan", "PortScan", ("hping3",), hping3_scan, "hping3 --scan")),
+                 _variant("hping3_scan", "PortScan", ("hping3",), hping3_scan, "hping3 --scan"),
+                 _variant("masscan", "PortScan", ("masscan",), masscan, "masscan")),
     "version_scan": (
         _variant("nmap-sV", "ServiceScan", ("nmap",), nmap_service, "nmap -sV"),
         _variant("nmap-A", "ServiceScan", ("nmap",), nmap_aggressive, "nmap -A")),

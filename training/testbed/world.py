@@ -11,7 +11,7 @@ what it was, and two seeds can be compared without running either.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from trafficlm.training.testbed.conditions import (
     LAB_LINK,
@@ -67,12 +67,26 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class LoginPolicy:
+    """How the servers treat failed logins: what decides guesses per connection and pace."""
+
+    ssh_max_auth_tries: int = 1  # 1: one guess per connection
+    ftp_delay_failed_login: int = 1  # seconds vsftpd waits after a failure
+    ftp_max_login_fails: int = 1  # failures before vsftpd drops the connection
+    mail_auth_failure_delay: int = 2  # seconds dovecot waits after a failure (its default)
+
+
+LAB_POLICY = LoginPolicy()
+
+
+@dataclass(frozen=True)
 class World:
     profile: str
     seed: int
     hosts: tuple[Host, ...]
     services: dict[str, Placement] = field(default_factory=dict)
     ftp_passive: tuple[int, int] = (40000, 40100)
+    logins: LoginPolicy = LAB_POLICY
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
@@ -99,6 +113,7 @@ class World:
             "services": {s: {"program": p.program, "host": p.host, "address": self.address(p.host)}
                          for s, p in self.services.items()},
             "ftp_passive_ports": list(self.ftp_passive),
+            "login_policy": asdict(self.logins),
             "spoofed_source_range": SPOOF_RANGE,
         }
 
@@ -139,4 +154,6 @@ def _wide_world(seed: int) -> World:
     services["dns_tunnel_server"] = Placement(
         "iodined", "server2" if services["dns"].host == "server" else "server")
     low = rng.randrange(20000, 60000, 100)
-    return World("wide", seed, hosts, services, (low, low + rng.choice((20, 50, 100))))
+    logins = LoginPolicy(rng.choice((1, 3, 6)), rng.choice((0, 1)), rng.choice((1, 3)),
+                         rng.choice((0, 2)))
+    return World("wide", seed, hosts, services, (low, low + rng.choice((20, 50, 100))), logins)
