@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from trafficlm.training.testbed.shell import TestbedError, run
@@ -29,6 +30,7 @@ TOOL_PACKAGES = {
     "postfix": "postfix", "dovecot": "dovecot-imapd dovecot-pop3d",
     "postgres": "postgresql", "runuser": "util-linux", "psql": "postgresql-client",
     "swaks": "swaks", "chromium": "chromium",
+    "proftpd": "libhiredis0.14 libmemcachedutil2 libpcre2-posix3",
     "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
     "python3": "python3",
 }
@@ -36,10 +38,20 @@ INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keyg
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")
 CONDITIONS = ("iptables", "tc", "sysctl")  # what the wide profile's links and stacks need
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
+# Debian packages that conflict with one the testbed also needs (proftpd-core and vsftpd
+# both provide ftp-server), so they are unpacked rather than installed: tool -> (package,
+# path inside it). TOOL_PACKAGES names the libraries they need, which install normally.
+UNPACKED = {"proftpd": ("proftpd-core", "usr/sbin/proftpd")}
+UNPACKED_ROOT = Path("/var/lib/trafficlm-testbed/unpacked")
 
 
 def which(tool: str) -> str | None:
-    """Where ``tool`` is: on PATH, in the sbin directories, or PostgreSQL's own bin."""
+    """Where ``tool`` is: on PATH, in the sbin directories, PostgreSQL's bin, or unpacked."""
+    if tool in UNPACKED:
+        package, inside = UNPACKED[tool]
+        unpacked = UNPACKED_ROOT / package / inside
+        if unpacked.exists():
+            return str(unpacked)
     extra = ["/usr/sbin", "/sbin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"))]
     return shutil.which(tool, path=":".join([*extra, os.environ.get("PATH", "")]))
 
@@ -49,6 +61,9 @@ def ensure_tools(tools: set[str], install: bool, log: Path) -> dict[str, str]:
     missing = sorted(t for t in tools if which(t) is None)
     if missing and install:
         _apt_install(sorted({p for t in missing for p in TOOL_PACKAGES[t].split()}), log)
+        for tool in missing:
+            if tool in UNPACKED:
+                _unpack(UNPACKED[tool][0], log)
         missing = [t for t in missing if which(t) is None]
     reason = "not installed (run with package installation enabled, as root)" if not install \
         else "its package could not be installed (see the run log)"
@@ -73,10 +88,34 @@ def _apt_install(packages: list[str], log: Path) -> None:
             POLICY_RC.unlink(missing_ok=True)
 
 
+def _unpack(package: str, log: Path) -> None:
+    """``apt-get download`` a package and unpack it under UNPACKED_ROOT, its version beside."""
+    target = UNPACKED_ROOT / package
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            run(["apt-get", "download", package], check=False, timeout=300, log=log,
+                cwd=scratch)
+            debs = sorted(Path(scratch).glob(f"{package}_*.deb"))
+            if not debs:
+                return
+            target.mkdir(parents=True, exist_ok=True)
+            run(["dpkg-deb", "-x", str(debs[0]), str(target)], log=log)
+            version = run(["dpkg-deb", "-f", str(debs[0]), "Version"]).stdout.strip()
+            (target / "VERSION").write_text(version + "\n")
+        except TestbedError:
+            pass  # reported per tool by the caller
+
+
 def tool_versions(tools: set[str]) -> dict[str, str]:
     """The Debian package and version behind each tool, for the manifest."""
     versions = {}
     for tool in sorted(tools):
+        if tool in UNPACKED:
+            package = UNPACKED[tool][0]
+            version = UNPACKED_ROOT / package / "VERSION"
+            if version.exists():
+                versions[tool] = f"{package} {version.read_text().strip()} (unpacked)"
+                continue
         package = TOOL_PACKAGES[tool].split()[0]
         out = run(["dpkg-query", "-W", "-f=${Version}", package], check=False, timeout=20)
         versions[tool] = f"{package} {out.stdout.strip() or 'unknown'}"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trafficlm.training.testbed.packages import which
 from trafficlm.training.testbed.shell import TestbedError, run
 from trafficlm.training.testbed.world import LoginPolicy
 
@@ -84,6 +85,15 @@ def _vsftpd(c: ServerContext) -> list[str]:
     return ["/usr/sbin/vsftpd", c.config("vsftpd.conf", VSFTPD.format(
         w=c.work, ip=c.ip, low=low, high=high, delay=c.logins.ftp_delay_failed_login,
         fails=c.logins.ftp_max_login_fails))]
+
+
+def _proftpd(c: ServerContext) -> list[str]:
+    low, high = c.ftp_passive
+    binary = which("proftpd")
+    if binary is None:
+        raise TestbedError("proftpd (proftpd-core): not unpacked")
+    return [binary, "-n", "-c", c.config("proftpd.conf", PROFTPD.format(
+        w=c.work, ip=c.ip, low=low, high=high, fails=max(1, c.logins.ftp_max_login_fails)))]
 
 
 def _dnsmasq(c: ServerContext) -> list[str]:
@@ -207,6 +217,7 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("openssh", "ssh", ("sshd", "ssh-keygen"), ("tcp/22",), _openssh),
     ServerProgram("dropbear", "ssh", ("dropbear", "dropbearkey"), ("tcp/22",), _dropbear),
     ServerProgram("vsftpd", "ftp", ("vsftpd",), ("tcp/21",), _vsftpd),
+    ServerProgram("proftpd", "ftp", ("proftpd",), ("tcp/21",), _proftpd),
     ServerProgram("dnsmasq", "dns", ("dnsmasq",), ("tcp/53", "udp/53"), _dnsmasq),
     ServerProgram("unbound", "dns", ("unbound",), ("tcp/53", "udp/53"), _unbound),
     ServerProgram("bind9", "dns", ("named",), ("tcp/53", "udp/53"), _bind9),
@@ -331,6 +342,25 @@ pasv_max_port={high}
 port_enable=YES
 delay_failed_login={delay}
 max_login_fails={fails}
+"""
+PROFTPD = """ServerName "testbed ftp"
+ServerType standalone
+DefaultAddress {ip}
+Port 21
+UseIPv6 off
+User nobody
+Group nogroup
+PassivePorts {low} {high}
+DefaultRoot {w}/ftp
+RequireValidShell off
+AuthOrder mod_auth_unix.c
+MaxLoginAttempts {fails}
+ScoreboardFile {w}/proftpd.scoreboard
+PidFile {w}/proftpd.pid
+WtmpLog off
+UseReverseDNS off
+AllowOverwrite on
+SystemLog {w}/proftpd-system.log
 """
 UNBOUND = """server:
   interface: {ip}

@@ -14,17 +14,17 @@ class TestbedError(TrafficLMError):
 
 
 def run(args: list[str], *, check: bool = True, timeout: float = 60,
-        log: Path | None = None) -> subprocess.CompletedProcess:
+        log: Path | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
     """Run a command to completion; its output goes to ``log`` when given."""
     try:
         if log is None:
             return subprocess.run(args, check=check, capture_output=True, text=True,
-                                  timeout=timeout)
+                                  timeout=timeout, cwd=cwd)
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(args)}\n")
             out.flush()
             return subprocess.run(args, check=check, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=timeout)
+                                  timeout=timeout, cwd=cwd)
     except FileNotFoundError as err:
         raise TestbedError(f"{args[0]}: not installed") from err
     except subprocess.CalledProcessError as err:
