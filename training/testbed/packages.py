@@ -30,6 +30,7 @@ TOOL_PACKAGES = {
     "postfix": "postfix", "dovecot": "dovecot-imapd dovecot-pop3d",
     "postgres": "postgresql", "runuser": "util-linux", "psql": "postgresql-client",
     "swaks": "swaks", "chromium": "chromium",
+    "smbd": "samba", "smbpasswd": "samba", "smbclient": "smbclient",
     "proftpd": "libhiredis0.14 libmemcachedutil2 libpcre2-posix3",
     "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
     "python3": "python3",

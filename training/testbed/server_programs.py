@@ -9,6 +9,7 @@ configuration under the host's work directory and returns its command line
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,19 @@ def _postgresql(c: ServerContext) -> list[str]:
             "-c", "log_connections=on"]
 
 
+def _samba(c: ServerContext) -> list[str]:
+    """smbd with its own state directories, one share (the FTP files), one account."""
+    state = c.work / "samba"
+    for sub in ("private", "lock", "state", "cache", "ncalrpc"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    config = c.config("smb.conf", SAMBA.format(w=c.work, ip=c.ip, user=LOGIN_USER))
+    subprocess.run(["smbpasswd", "-c", config, "-s", "-a", LOGIN_USER],
+                   input=f"{LOGIN_PASSWORD}\n{LOGIN_PASSWORD}\n", text=True,
+                   capture_output=True, check=True, timeout=60)
+    return ["smbd", "--foreground", "--no-process-group", "--debug-stdout",
+            f"--configfile={config}"]
+
+
 def _postgres_bin(tool: str) -> str:
     """Debian's PostgreSQL server binaries (not some other initdb that PATH may hold)."""
     for directory in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
@@ -228,6 +242,7 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("snmpd", "snmp", ("snmpd",), ("udp/161",), _snmpd),
     ServerProgram("ptunnel-ng", "icmp_proxy", ("ptunnel-ng",), (), _ptunnel),
     ServerProgram("iodined", "dns_tunnel_server", ("iodined",), ("udp/53",), _iodined),
+    ServerProgram("samba", "smb", ("smbd", "smbpasswd"), ("tcp/445",), _samba),
     ServerProgram("postfix", "smtp", ("postfix",), ("tcp/25",), _postfix),
     ServerProgram("dovecot", "imap", ("dovecot",), ("tcp/143", "tcp/110"), _dovecot),
     ServerProgram("postgresql", "database", ("postgres", "runuser"), ("tcp/5432",), _postgresql),
@@ -427,6 +442,32 @@ local stratum 8
 cmdport 0
 pidfile {w}/chronyd.pid
 driftfile {w}/chrony.drift
+"""
+SAMBA = """[global]
+  netbios name = FILES
+  workgroup = TESTBED
+  interfaces = {ip}/24
+  bind interfaces only = yes
+  smb ports = 445
+  disable netbios = yes
+  server role = standalone server
+  server min protocol = NT1
+  ntlm auth = yes
+  passdb backend = tdbsam:{w}/samba/private/passdb.tdb
+  private dir = {w}/samba/private
+  lock directory = {w}/samba/lock
+  state directory = {w}/samba/state
+  cache directory = {w}/samba/cache
+  pid directory = {w}/samba
+  ncalrpc dir = {w}/samba/ncalrpc
+  load printers = no
+  printing = bsd
+  printcap name = /dev/null
+  disable spoolss = yes
+[files]
+  path = {w}/ftp
+  read only = no
+  valid users = {user}
 """
 POSTFIX = """compatibility_level = 3.6
 queue_directory = {w}/postfix/spool

@@ -197,6 +197,18 @@ def database_login(tool: str) -> Callable[[Budget], Commands]:
     return build
 
 
+def smb_login(tool: str) -> Callable[[Budget], Commands]:
+    def build(b: Budget) -> Commands:
+        target = b.at("smb")
+        if tool == "hydra":
+            module = b.rng.choice(("smb", "smb2"))
+            return [["hydra", "-I", "-t", _tasks(b), "-l", LOGIN_USER, "-P", b.wordlist,
+                     f"{module}://{target}"]]
+        return [["medusa", "-h", target, "-u", LOGIN_USER, "-P", b.wordlist, "-M", "smbnt",
+                 "-t", _tasks(b)]]
+    return build
+
+
 def hydra_redis(b: Budget) -> Commands:
     return [["hydra", "-I", "-t", _tasks(b), "-P", b.wordlist, f"redis://{b.at('redis')}"]]
 
@@ -421,6 +433,8 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "database_bruteforce": tuple(_variant(f"{tool}_postgres", "Database Brute Force", (tool,),
                                           database_login(tool), f"{tool} PostgreSQL")
                                  for tool in ("hydra", "medusa", "patator")),
+    "smb_bruteforce": tuple(_variant(f"{tool}_smb", "SMB Brute Force", (tool,), smb_login(tool),
+                                     f"{tool} SMB") for tool in ("hydra", "medusa")),
     "web_dirscan": tuple(_variant(n, "Web Directory Brute Force", (n,), f, n) for n, f in (
         ("gobuster", gobuster), ("dirb", dirb), ("ffuf", ffuf), ("wfuzz", wfuzz_dirs))),
     "syn_flood": (
@@ -632,6 +646,17 @@ def mail_traffic(b: Budget) -> Commands:
     return commands
 
 
+def smb_copies(b: Budget) -> Commands:
+    share = [f"//{b.at('smb')}/files", "-U", f"{LOGIN_USER}%{LOGIN_PASSWORD}"]
+    commands = []
+    for i in range(max(1, int(b.seconds / 4))):
+        work = b.rng.choice(("ls", f"get report{b.rng.randrange(5)}.txt /dev/null",
+                             f"put /etc/services smb-upload{i}.txt", "ls; dir"))
+        commands += [["smbclient", *share, "-m", b.rng.choice(("SMB2", "SMB3", "NT1")),
+                      "-c", work], _think(b, 0.5, 3.0)]
+    return commands
+
+
 def database_queries(b: Budget) -> Commands:
     queries = ("SELECT now()", "SELECT count(*) FROM pg_stat_activity",
                "SELECT datname FROM pg_database", "SELECT version()",
@@ -660,6 +685,7 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("python_client", ("python3",), python_client, "a Python urllib script's requests"),
     _benign("mail_traffic", ("swaks", "curl"), mail_traffic, "mail sent, then read over IMAP/POP3"),
     _benign("database_queries", ("psql",), database_queries, "PostgreSQL queries"),
+    _benign("smb_copies", ("smbclient",), smb_copies, "SMB listings and copies, SMB1 to SMB3"),
     _benign("chromium_browsing", ("chromium",), chromium_browsing,
             "headless Chromium loading pages with their assets, h1 and h2"),
 )

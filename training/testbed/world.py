@@ -43,6 +43,7 @@ PROGRAMS = {  # service -> programs the wide profile chooses from (the first is 
     "smtp": ("postfix",),
     "imap": ("dovecot",),
     "database": ("postgresql",),
+    "smb": ("samba",),
 }
 LAB_SERVICES = ("http", "ssh", "ftp", "dns", "mqtt", "iperf")
 
