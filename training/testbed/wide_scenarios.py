@@ -110,16 +110,20 @@ def _tasks(b: Budget) -> str:
     return str(b.rng.choice((1, 2, 4, 8)))
 
 
-def hydra_login(service: str, module: str, *extra: str) -> Callable[[Budget], Commands]:
+def hydra_login(service: str, module: str, user: str | None = LOGIN_USER) -> Callable[[Budget],
+                                                                                    Commands]:
+    """hydra against ``module://`` on the host serving ``service`` (no login for Redis)."""
     def build(b: Budget) -> Commands:
-        wait = ["-w", "1"] if module == "ssh" else []
-        return [["hydra", "-I", "-t", _tasks(b), *wait, *extra, "-l", LOGIN_USER,
-                 "-P", b.wordlist, f"{module}://{b.at(service)}"]]
+        wait = ["-w", "1"] if module == "ssh" else []  # sshd hangs up after MaxAuthTries
+        login = ["-l", user] if user else []
+        return [["hydra", "-I", "-t", _tasks(b), *wait, *login, "-P", b.wordlist,
+                 f"{module}://{b.at(service)}"]]
     return build
 
 
-def medusa_login(service: str, module: str) -> Callable[[Budget], Commands]:
-    return lambda b: [["medusa", "-h", b.at(service), "-u", LOGIN_USER, "-P", b.wordlist,
+def medusa_login(service: str, module: str, user: str = LOGIN_USER) -> Callable[[Budget],
+                                                                             Commands]:
+    return lambda b: [["medusa", "-h", b.at(service), "-u", user, "-P", b.wordlist,
                        "-M", module, "-t", _tasks(b), "-e", b.rng.choice(("n", "s", "ns"))]]
 
 
@@ -129,10 +133,11 @@ def ncrack_login(service: str, port: int) -> Callable[[Budget], Commands]:
                        "-g", f"cl={b.rng.choice((1, 2, 4))}"]]
 
 
-def patator_login(service: str, module: str, failure: str) -> Callable[[Budget], Commands]:
-    return lambda b: [["patator", module, f"host={b.at(service)}", f"user={LOGIN_USER}",
-                       "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b),
-                       "-x", f"ignore:mesg={failure}"]]
+def patator_login(service: str, module: str, failure: str | None = None,
+                  user: str = LOGIN_USER) -> Callable[[Budget], Commands]:
+    ignore = ["-x", f"ignore:mesg={failure}"] if failure else []
+    return lambda b: [["patator", module, f"host={b.at(service)}", f"user={user}",
+                       "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b), *ignore]]
 
 
 def hydra_form(b: Budget) -> Commands:
@@ -161,56 +166,6 @@ def hydra_basic(b: Budget) -> Commands:
 def medusa_basic(b: Budget) -> Commands:
     return [["medusa", "-h", b.at(), "-u", WEB_USER, "-P", b.wordlist, "-M", "http",
              "-m", "DIR:/admin/", "-t", _tasks(b)]]
-
-
-def mail_login(tool: str) -> Callable[[Budget], Commands]:
-    """Password guessing on IMAP or POP3 (drawn), with one of four tools."""
-    def build(b: Budget) -> Commands:
-        protocol = b.rng.choice(("imap", "pop3"))
-        port = {"imap": 143, "pop3": 110}[protocol]
-        target = b.at("imap")
-        if tool == "hydra":
-            return [["hydra", "-I", "-t", _tasks(b), "-l", LOGIN_USER, "-P", b.wordlist,
-                     f"{protocol}://{target}"]]
-        if tool == "medusa":
-            return [["medusa", "-h", target, "-u", LOGIN_USER, "-P", b.wordlist,
-                     "-M", {"imap": "imap", "pop3": "pop3"}[protocol], "-t", _tasks(b)]]
-        if tool == "ncrack":
-            return [["ncrack", "--user", LOGIN_USER, "-P", b.wordlist, f"{protocol}://{target}"]]
-        module = {"imap": "imap_login", "pop3": "pop_login"}[protocol]
-        return [["patator", module, f"host={target}", f"port={port}", f"user={LOGIN_USER}",
-                 "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b)]]
-    return build
-
-
-def database_login(tool: str) -> Callable[[Budget], Commands]:
-    def build(b: Budget) -> Commands:
-        target = b.at("database")
-        if tool == "hydra":
-            return [["hydra", "-I", "-t", _tasks(b), "-l", "postgres", "-P", b.wordlist,
-                     f"postgres://{target}"]]
-        if tool == "medusa":
-            return [["medusa", "-h", target, "-u", "postgres", "-P", b.wordlist,
-                     "-M", "postgres", "-t", _tasks(b)]]
-        return [["patator", "pgsql_login", f"host={target}", "user=postgres",
-                 "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b)]]
-    return build
-
-
-def smb_login(tool: str) -> Callable[[Budget], Commands]:
-    def build(b: Budget) -> Commands:
-        target = b.at("smb")
-        if tool == "hydra":
-            module = b.rng.choice(("smb", "smb2"))
-            return [["hydra", "-I", "-t", _tasks(b), "-l", LOGIN_USER, "-P", b.wordlist,
-                     f"{module}://{target}"]]
-        return [["medusa", "-h", target, "-u", LOGIN_USER, "-P", b.wordlist, "-M", "smbnt",
-                 "-t", _tasks(b)]]
-    return build
-
-
-def hydra_redis(b: Budget) -> Commands:
-    return [["hydra", "-I", "-t", _tasks(b), "-P", b.wordlist, f"redis://{b.at('redis')}"]]
 
 
 def _directory_list(b: Budget) -> str:
@@ -395,6 +350,23 @@ def _variant(name: str, label: str, tools: tuple[str, ...], build, text: str) ->
     return Scenario(name, label, "attacker", tools, build, text)
 
 
+def _tool_family(label: str, variants: tuple[tuple[str, Callable[[Budget], Commands]], ...]
+                 ) -> tuple[Scenario, ...]:
+    """Variants named ``tool_target``: the tool is the name's first part."""
+    return tuple(_variant(name, label, (name.split("_")[0],), build, name.replace("_", " "))
+                 for name, build in variants)
+
+
+def _four_tools(label: str, service: str, port: int, patator_module: str,
+                failure: str) -> tuple[Scenario, ...]:
+    """hydra, medusa, ncrack and patator against one login service."""
+    return _tool_family(label, (
+        (f"hydra_{service}", hydra_login(service, service)),
+        (f"medusa_{service}", medusa_login(service, service)),
+        (f"ncrack_{service}", ncrack_login(service, port)),
+        (f"patator_{service}", patator_login(service, patator_module, failure))))
+
+
 SSH, FTP, WEB_BF = "SSH-Patator", "FTP-Patator", "Web Attack \u2013 Brute Force"
 ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "portscan": (*(_variant(f"nmap{k}", "PortScan", ("nmap",), nmap_scan(k), f"nmap {k}")
@@ -407,18 +379,8 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "os_fingerprint": (
         _variant("nmap-O", "OS Fingerprinting", ("nmap",), nmap_os, "nmap -O"),),
     "udp_scan": (_variant("nmap-sU", "UDPScan", ("nmap",), nmap_udp, "nmap -sU"),),
-    "ssh_bruteforce": (
-        _variant("hydra_ssh", SSH, ("hydra",), hydra_login("ssh", "ssh"), "hydra ssh"),
-        _variant("medusa_ssh", SSH, ("medusa",), medusa_login("ssh", "ssh"), "medusa ssh"),
-        _variant("ncrack_ssh", SSH, ("ncrack",), ncrack_login("ssh", 22), "ncrack ssh"),
-        _variant("patator_ssh", SSH, ("patator",),
-                 patator_login("ssh", "ssh_login", "Authentication failed."), "patator ssh")),
-    "ftp_bruteforce": (
-        _variant("hydra_ftp", FTP, ("hydra",), hydra_login("ftp", "ftp"), "hydra ftp"),
-        _variant("medusa_ftp", FTP, ("medusa",), medusa_login("ftp", "ftp"), "medusa ftp"),
-        _variant("ncrack_ftp", FTP, ("ncrack",), ncrack_login("ftp", 21), "ncrack ftp"),
-        _variant("patator_ftp", FTP, ("patator",),
-                 patator_login("ftp", "ftp_login", "Login incorrect."), "patator ftp")),
+    "ssh_bruteforce": _four_tools(SSH, "ssh", 22, "ssh_login", "Authentication failed."),
+    "ftp_bruteforce": _four_tools(FTP, "ftp", 21, "ftp_login", "Login incorrect."),
     "web_bruteforce": (
         _variant("hydra_form", WEB_BF, ("hydra",), hydra_form, "hydra http-post-form"),
         _variant("patator_form", WEB_BF, ("patator",), patator_form, "patator http_fuzz"),
@@ -426,15 +388,23 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
         _variant("hydra_basic", WEB_BF, ("hydra",), hydra_basic, "hydra HTTP Basic auth"),
         _variant("medusa_basic", WEB_BF, ("medusa",), medusa_basic, "medusa HTTP Basic auth")),
     "redis_bruteforce": (
-        _variant("hydra_redis", "Redis Brute Force", ("hydra",), hydra_redis, "hydra redis"),),
-    "mail_bruteforce": tuple(_variant(f"{tool}_mail", "Mail Brute Force", (tool,),
-                                      mail_login(tool), f"{tool} IMAP/POP3")
-                             for tool in ("hydra", "medusa", "ncrack", "patator")),
-    "database_bruteforce": tuple(_variant(f"{tool}_postgres", "Database Brute Force", (tool,),
-                                          database_login(tool), f"{tool} PostgreSQL")
-                                 for tool in ("hydra", "medusa", "patator")),
-    "smb_bruteforce": tuple(_variant(f"{tool}_smb", "SMB Brute Force", (tool,), smb_login(tool),
-                                     f"{tool} SMB") for tool in ("hydra", "medusa")),
+        _variant("hydra_redis", "Redis Brute Force", ("hydra",),
+                 hydra_login("redis", "redis", user=None), "hydra redis"),),
+    "mail_bruteforce": _tool_family("Mail Brute Force", (
+        ("hydra_imap", hydra_login("imap", "imap")),
+        ("hydra_pop3", hydra_login("imap", "pop3")),
+        ("medusa_imap", medusa_login("imap", "imap")),
+        ("medusa_pop3", medusa_login("imap", "pop3")),
+        ("ncrack_imap", ncrack_login("imap", 143)), ("ncrack_pop3", ncrack_login("imap", 110)),
+        ("patator_imap", patator_login("imap", "imap_login")),
+        ("patator_pop3", patator_login("imap", "pop_login")))),
+    "database_bruteforce": _tool_family("Database Brute Force", (
+        ("hydra_postgres", hydra_login("database", "postgres", "postgres")),
+        ("medusa_postgres", medusa_login("database", "postgres", "postgres")),
+        ("patator_postgres", patator_login("database", "pgsql_login", user="postgres")))),
+    "smb_bruteforce": _tool_family("SMB Brute Force", (
+        ("hydra_smb", hydra_login("smb", "smb")), ("hydra_smb2", hydra_login("smb", "smb2")),
+        ("medusa_smbnt", medusa_login("smb", "smbnt")))),
     "web_dirscan": tuple(_variant(n, "Web Directory Brute Force", (n,), f, n) for n, f in (
         ("gobuster", gobuster), ("dirb", dirb), ("ffuf", ffuf), ("wfuzz", wfuzz_dirs))),
     "syn_flood": (
