@@ -23,6 +23,7 @@ from test_testbed import host_state, needs_root, read_labels
 from trafficlm.capture import CaptureReport, read_packets
 from trafficlm.flows.frame import flows_frame
 from trafficlm.pipeline import capture_flows
+from trafficlm.training.testbed.many import is_complete, run_many
 from trafficlm.training.testbed.runner import RunOptions, run_testbed
 from trafficlm.training.testbed.world import SPOOF_RANGE, SUBNET, draw_world
 
@@ -156,3 +157,23 @@ def test_two_seeds_differ_in_conditions_programs_and_tools(wide_runs):
                 assert attack["commands"] and attack["commands_total"] >= 1
                 assert attack["commands"][0].split()[0] in attack["tools"]
     assert draw_world("wide", SEEDS[0]).record() == first
+
+
+@needs_root
+@pytest.mark.slow
+def test_many_keeps_complete_runs_and_makes_interrupted_ones_again(tmp_path):
+    template = RunOptions(out=tmp_path, scenarios=["dns_resolver_mix"], seconds=2,
+                          mixed=False, profile="wide")
+    (tmp_path / "seed9").mkdir()
+    (tmp_path / "seed9" / "manifest.json").write_text('{"complete": false}')  # interrupted
+    (tmp_path / "seed9" / "left-over").write_text("x")
+    said: list[str] = []
+    runs = run_many(template, [9], say=said.append)
+    assert runs == [tmp_path / "seed9"] and is_complete(runs[0])
+    assert not (tmp_path / "seed9" / "left-over").exists()
+    assert any("interrupted run is there" in line for line in said)
+    stamp = (runs[0] / "manifest.json").stat().st_mtime
+    said.clear()
+    assert run_many(template, [9], say=said.append) == runs
+    assert said == ["seed 9: complete already, kept (1/1)"]
+    assert (runs[0] / "manifest.json").stat().st_mtime == stamp

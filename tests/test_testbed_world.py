@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import UTC, datetime
 
 import pytest
 
 from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stack
 from trafficlm.training.testbed.impairment import NF_DROP, DelayLine, Impairment
-from trafficlm.training.testbed.many import parse_seeds
+from trafficlm.training.testbed.labels import AttackWindow, _label
+from trafficlm.training.testbed.many import is_complete, parse_seeds, summarise
 from trafficlm.training.testbed.plan import plan_run
 from trafficlm.training.testbed.scenarios import BENIGN
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
@@ -124,3 +127,38 @@ def test_seeds_are_parsed_and_bad_ones_named():
     assert parse_seeds("1-4,10") == [1, 2, 3, 4, 10]
     with pytest.raises(RefusedRun, match="--seeds 'a-b'"):
         parse_seeds("a-b")
+
+
+def test_labels_follow_the_attacking_host_and_the_spoofed_range():
+    at = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    ns = int(at.timestamp() * 1e9)
+    windows = [AttackWindow("DoS Syn Flood", ns - 10**9, ns + 10**9, "10.203.0.67")]
+
+    def row(src: str, dst: str, when=at) -> dict:
+        return {"src_ip": src, "dst_ip": dst, "start": when}
+
+    assert _label(row("10.203.0.67", "10.203.0.10"), windows) == "DoS Syn Flood"
+    assert _label(row("10.203.0.10", "198.19.4.4"), windows) == "DoS Syn Flood"  # backscatter
+    assert _label(row("10.203.0.66", "10.203.0.10"), windows) == BENIGN  # the other attacker
+    assert _label(row("10.203.0.20", "10.203.0.10"), windows) == BENIGN
+    later = datetime(2026, 12, 1, 12, 0, 9, tzinfo=UTC)
+    assert _label(row("10.203.0.67", "10.203.0.10", later), windows) == BENIGN
+
+
+def test_summary_counts_flows_conditions_and_time_of_complete_runs(tmp_path):
+    for seed in (1, 2):
+        world = draw_world("wide", seed)
+        step = {"name": "portscan", "flows": {"BENIGN": 10 * seed, "PortScan": 100},
+                "attacks": [{"scenario": "masscan"}], "ended": 1000.0 + seed}
+        run = tmp_path / f"seed{seed}"
+        run.mkdir()
+        (run / "manifest.json").write_text(json.dumps({
+            "complete": True, "started": 900.0, "steps": [step], "conditions": world.record()}))
+    (tmp_path / "seed3").mkdir()
+    assert not is_complete(tmp_path / "seed3")
+    summary = summarise([tmp_path / "seed1", tmp_path / "seed2"])
+    assert summary["flows"] == {"PortScan": 200, "BENIGN": 30}
+    assert summary["seconds_total"] == 203
+    hosts = len(draw_world("wide", 1).hosts) + len(draw_world("wide", 2).hosts)
+    assert sum(summary["stack_families"].values()) == hosts
+    assert summary["attack_variants"] == {"masscan": 2}

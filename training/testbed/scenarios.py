@@ -164,7 +164,7 @@ def http_flood(b: Budget) -> Commands:
 def sql_injection(b: Budget) -> Commands:
     return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
              "--technique=BEU", "--level=2", "--threads=2", "--timeout=5",
-             "--output-dir=/tmp/trafficlm-testbed-sqlmap", "--disable-coloring", "--banner",
+             "--output-dir=sqlmap", "--disable-coloring", "--banner",
              "--tables"]]
 
 

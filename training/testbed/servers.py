@@ -13,11 +13,13 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trafficlm.training.testbed.server_programs import (
@@ -37,13 +39,23 @@ __all__ = ["LOGIN_PASSWORD", "LOGIN_USER", "Servers", "ThrowawayUser"]
 
 @dataclass
 class Servers:
-    """Starts every placed program inside its server host's namespace."""
+    """Starts every placed program inside its server host's namespace.
+
+    The programs' files live in a scratch directory under /tmp that their own
+    users (postgres, www-data, nobody) can reach whatever ``--out`` is (a
+    root-only home directory, pytest's 0700 temporary directories); at the end
+    their logs and configurations are copied to ``keep`` and the scratch is
+    removed."""
 
     topology: Topology
-    work: Path
+    keep: Path
+    work: Path = field(init=False)  # the scratch directory, made by start()
 
     def start(self, stack: ExitStack) -> None:
         world = self.topology.world
+        self.work = Path(tempfile.mkdtemp(prefix=f"trafficlm-testbed-{self.topology.run_id}-"))
+        self.work.chmod(0o755)
+        stack.callback(self._collect)
         stack.enter_context(ThrowawayUser())
         hosts = sorted({p.host for p in world.services.values()})
         for host in hosts:
@@ -61,6 +73,16 @@ class Servers:
                 stack.callback(_stop, process)
         for host in hosts:
             self._wait_listening(host)
+
+    def _collect(self) -> None:
+        """Keep every log and configuration (not the site, the data or the keys)."""
+        for path in self.work.rglob("*"):
+            wanted = path.suffix in (".log", ".conf", ".cf") or path.name.endswith("_config")
+            if path.is_file() and wanted and "www" not in path.parts:
+                target = self.keep / path.relative_to(self.work)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def _context(self, host: str) -> ServerContext:
         world = self.topology.world
@@ -101,7 +123,7 @@ class Servers:
                 return
             if time.monotonic() > deadline:
                 raise TestbedError(f"servers on {host} not listening after {seconds:.0f} s: "
-                                   f"{', '.join(missing)} (logs in {self.work / host})")
+                                   f"{', '.join(missing)} (logs in {self.keep / host})")
             time.sleep(0.2)
 
 

@@ -264,7 +264,7 @@ def sqlmap(b: Budget) -> Commands:
     return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
              f"--technique={technique}", f"--level={b.rng.choice((1, 2, 3))}", *tamper,
              "--random-agent", f"--threads={b.rng.choice((1, 2, 4))}", "--timeout=5",
-             "--output-dir=/tmp/trafficlm-testbed-sqlmap", "--disable-coloring", "--banner",
+             "--output-dir=sqlmap", "--disable-coloring", "--banner",
              "--tables"]]
 
 
