@@ -33,6 +33,7 @@ class Scores:
     unlike_training: np.ndarray  # bool [n]: distance above the calibrated threshold
     unique_scored: int  # how many distinct token sequences went through the model
     representative: np.ndarray  # int [n]: the row whose identical tokens were scored
+    content_hash: np.ndarray  # uint64 [n]: of the flow's token ids (what the model saw)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def score_flows(model: TrafficModel, flows: FlowBatch,
         unlike_training=distance > (model.calibration.threshold if limit is None else limit),
         unique_scored=len(first),
         representative=first[inverse],
+        content_hash=encoded.content_hash,
     )
 
 
@@ -99,6 +101,7 @@ def frame_with_scores(flows: FlowBatch, capture: str, scores: Scores,
         pl.Series("attack_score", scores.attack_score),
         pl.Series("unlike_training", scores.unlike_training),
         pl.Series("evidence", evidence, pl.List(pl.String)),
+        pl.Series("content_hash", scores.content_hash, pl.UInt64),
         pl.Series("pair_key", flow_pair_keys(flows)))
 
 

@@ -47,7 +47,9 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
                       "unlike_training": round(float(session["share_unlike_training"]), 4),
                       "last_seen": _iso(session["last_seen"]), "explanation": explanation,
                       "evidence": list(session.get("evidence") or []),
-                      "protocol_fields": session.get("protocol_fields")},
+                      "protocol_fields": session.get("protocol_fields"),
+                      "content_hashes": [f"{h:016x}" for h in
+                                         session.get("content_hashes") or []]},
     }
     app = APP_PROTOCOLS.get(int(session["top_dst_port"]))
     if app:

@@ -20,6 +20,9 @@ from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos, over_the
 # alerts one report holds; the lowest-ranked beyond it are held back, counted (a flood of
 # distinct attacks must not fill the analyst's screen or the sensor's disk either)
 MAX_SESSIONS = 1000
+# distinct token-sequence hashes kept per session: what analyst feedback pins an alert to
+# (and what a site adapter finds look-alikes by); a flood's thousands of flows repeat few
+MAX_CONTENT_HASHES = 32
 
 
 @dataclass
@@ -83,6 +86,7 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
         pl.col("rst_count").gt(0).mean().alias("share_reset"),
         pl.col("flow_id").first(),
         pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
+        pl.col("content_hash").unique().sort().head(MAX_CONTENT_HASHES).alias("content_hashes"),
     )
     sessions, held_back = believed(sessions, gap_s, context)
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
