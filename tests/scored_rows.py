@@ -26,5 +26,6 @@ def scored_flows(rows: list[tuple[str, str, float, str, bool]]) -> pl.DataFrame:
         "bytes_bwd": [900] * n, "rst_count": [0] * n, "label": label,
         "confidence": [0.9] * n, "attack_score": [0.9 if x != BENIGN else 0.1 for x in label],
         "unlike_training": unlike, "evidence": [None] * n,
+        "content_hash": list(range(1, n + 1)),  # every flow different
     }, schema_overrides={"start": pl.Datetime("ns", "UTC"), "end": pl.Datetime("ns", "UTC"),
-                         "evidence": pl.List(pl.String)})
+                         "evidence": pl.List(pl.String), "content_hash": pl.UInt64})
