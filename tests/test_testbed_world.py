@@ -6,9 +6,12 @@ import json
 import random
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
+from trafficlm.tokenizer import TrafficTokenizer
 from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stack
+from trafficlm.training.testbed.diversity import _distinct_conditions
 from trafficlm.training.testbed.impairment import NF_DROP, DelayLine, Impairment
 from trafficlm.training.testbed.labels import AttackWindow, _label
 from trafficlm.training.testbed.many import is_complete, parse_seeds, summarise
@@ -162,3 +165,13 @@ def test_summary_counts_flows_conditions_and_time_of_complete_runs(tmp_path):
     hosts = len(draw_world("wide", 1).hosts) + len(draw_world("wide", 2).hosts)
     assert sum(summary["stack_families"].values()) == hosts
     assert summary["attack_variants"] == {"masscan": 2}
+
+
+def test_condition_diversity_ignores_payload_and_counts_ttl_window_and_timing():
+    tokenizer = TrafficTokenizer()
+    vocab = tokenizer.vocab
+    ttl, byte, win = vocab["ttl"].base, vocab["byte"].base, vocab["tcp_window"].base
+    flows = np.array([[ttl, win + 3, byte + 1], [ttl, win + 3, byte + 2],  # payload only
+                      [ttl + 1, win + 3, byte + 1], [ttl, win + 4, byte + 1]])
+    assert _distinct_conditions(tokenizer, flows) == 3
+    assert len(np.unique(flows, axis=0)) == 4

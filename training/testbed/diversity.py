@@ -6,6 +6,11 @@ draws). A lab whose clients repeat one request over one zero-latency link
 gives the model the same few sequences again and again; a world that varies
 links, stacks, programs and clients gives it many. Token sequences are what
 the default tokenizer makes of each flow, so identity fields never count.
+
+Payload bytes make almost every flow's whole sequence unique even in the lab,
+so a second count keeps only the tokens that the network and the stacks
+decide, which a one-link lab holds constant: TTL class, TCP window, TCP
+options and inter-arrival times, in order.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from trafficlm.training.testbed.shell import TestbedError
 
 SAMPLE = 1000
 DRAWS = 5
+CONDITION_FIELDS = ("ttl", "tcp_window", "tcp_options", "iat")
 MAX_FLOWS_PER_LABEL = 1_000_000  # per capture: read everything a testbed run holds
 
 
@@ -36,8 +42,21 @@ def benign_diversity(runs: list[Path], seed: int = 0) -> dict:
         raise TestbedError(f"only {len(benign)} benign flows in {len(runs)} run(s); "
                          f"{SAMPLE} are needed")
     rng = np.random.default_rng(seed)
-    distinct = [len(np.unique(benign[rng.choice(len(benign), SAMPLE, replace=False)], axis=0))
-                for _ in range(DRAWS)]
+    draws = [benign[rng.choice(len(benign), SAMPLE, replace=False)] for _ in range(DRAWS)]
+    whole = [len(np.unique(draw, axis=0)) for draw in draws]
+    conditions = [_distinct_conditions(tokenizer, draw) for draw in draws]
     return {"runs": len(runs), "benign_flows": len(benign),
-            "distinct_per_1000": round(float(np.mean(distinct)), 1),
-            "draws": distinct}
+            "distinct_per_1000": round(float(np.mean(whole)), 1),
+            "distinct_condition_sequences_per_1000": round(float(np.mean(conditions)), 1),
+            "draws": whole, "condition_draws": conditions}
+
+
+def _distinct_conditions(tokenizer: TrafficTokenizer, ids: np.ndarray) -> int:
+    """Distinct sequences of a flow's TTL, window, option and inter-arrival tokens."""
+    vocab = tokenizer.vocab
+    wanted = np.zeros(len(vocab), bool)
+    for name in CONDITION_FIELDS:
+        field = vocab[name]
+        wanted[field.base:field.base + field.size] = True
+    keep = wanted[np.clip(ids, 0, len(vocab) - 1)]
+    return len({tuple(row[mask]) for row, mask in zip(ids, keep, strict=True)})
