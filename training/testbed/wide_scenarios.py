@@ -342,7 +342,8 @@ def iodine(b: Budget) -> Commands:
              "kill $p"]]
 
 
-def curl_variants(name: str) -> Callable[[Budget], Commands]:
+def lab_builder(name: str) -> Callable[[Budget], Commands]:
+    """A lab scenario's commands, reused as a wide variant."""
     return SCENARIOS[name].build
 
 
@@ -434,14 +435,14 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
                  "slowhttptest -B")),
     "sql_injection": (_variant("sqlmap", "Web Attack \u2013 Sql Injection", ("sqlmap",), sqlmap,
                                "sqlmap, technique and tamper drawn"),),
-    "xss": (_variant("curl_xss", "Web Attack \u2013 XSS", ("curl",), curl_variants("xss"),
+    "xss": (_variant("curl_xss", "Web Attack \u2013 XSS", ("curl",), lab_builder("xss"),
                      "reflected XSS payloads"),),
     "path_traversal": (_variant("curl_traversal", "Web Attack \u2013 Path Traversal", ("curl",),
-                                curl_variants("path_traversal"), "../ variants"),),
+                                lab_builder("path_traversal"), "../ variants"),),
     "command_injection": (_variant("curl_injection", "Web Attack \u2013 Command Injection",
                                    ("curl",), command_injection, "shell metacharacters"),),
     "dns_tunnel": (
-        _variant("dig_base32", "DNS Tunnel", ("dig",), curl_variants("dns_tunnel"), "base32 dig"),
+        _variant("dig_base32", "DNS Tunnel", ("dig",), lab_builder("dns_tunnel"), "base32 dig"),
         _variant("dig_encoders", "DNS Tunnel", ("dig",), dns_encoder, "encoder and type drawn"),
         _variant("iodine", "DNS Tunnel", ("iodine",), iodine, "iodine, type and encoding drawn")),
     "icmp_tunnel": (_variant("ptunnel-ng", "ICMP Tunnel", ("ptunnel-ng", "sshpass"), icmp_tunnel,
