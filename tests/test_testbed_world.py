@@ -14,7 +14,12 @@ from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stac
 from trafficlm.training.testbed.diversity import _distinct_conditions
 from trafficlm.training.testbed.impairment import NF_DROP, DelayLine, Impairment
 from trafficlm.training.testbed.labels import AttackWindow, _label
-from trafficlm.training.testbed.many import is_complete, parse_seeds, summarise
+from trafficlm.training.testbed.many import (
+    is_complete,
+    parse_seeds,
+    summarise,
+    summary_markdown,
+)
 from trafficlm.training.testbed.plan import plan_run
 from trafficlm.training.testbed.scenarios import BENIGN
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
@@ -165,6 +170,9 @@ def test_summary_counts_flows_conditions_and_time_of_complete_runs(tmp_path):
     hosts = len(draw_world("wide", 1).hosts) + len(draw_world("wide", 2).hosts)
     assert sum(summary["stack_families"].values()) == hosts
     assert summary["attack_variants"] == {"masscan": 2}
+    table = summary_markdown(summary).splitlines()
+    assert table[2:4] == ["| PortScan | 200 |", "| BENIGN | 30 |"]
+    assert table[-1] == "| *time* | 2 runs, 101 to 102 s each, 0.1 h in all |"
 
 
 def test_condition_diversity_ignores_payload_and_counts_ttl_window_and_timing():

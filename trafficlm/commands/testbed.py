@@ -28,6 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     summary = actions.add_parser("summary", help="flows per label and conditions of runs")
     summary.add_argument("runs", nargs="+", type=Path, metavar="DIR",
                          help="run directories, or a directory of them (as 'many' makes)")
+    summary.add_argument("--markdown", action="store_true",
+                         help="one Markdown table instead of JSON")
     summary.set_defaults(run=_summary)
     diversity = actions.add_parser("diversity",
                                    help="distinct token sequences per 1,000 benign flows")
@@ -83,10 +85,12 @@ def _complete_runs(paths: list[Path]) -> list[Path]:
 
 
 def _summary(args: argparse.Namespace) -> ExitCode:
-    from trafficlm.training.testbed.many import summarise
+    from trafficlm.training.testbed.many import summarise, summary_markdown
 
     complete = _complete_runs(args.runs)
-    print(json.dumps(summarise(complete), indent=1))
+    summary = summarise(complete)
+    print(summary_markdown(summary) if args.markdown and complete else json.dumps(summary,
+                                                                                indent=1))
     return ExitCode.OK if complete else ExitCode.PARTIAL
 
 

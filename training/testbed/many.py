@@ -99,3 +99,24 @@ def _spread(values: list[float]) -> dict:
         return {}
     return {"min": min(values), "median": statistics.median(values), "max": max(values),
             "distinct": len(set(values))}
+
+
+def summary_markdown(summary: dict) -> str:
+    """One table: flows per label, then the drawn conditions' spread and the time taken."""
+    rows = [f"| {label} | {count:,} |" for label, count in summary["flows"].items()]
+    delay, mtu, loss = summary["one_way_delay_ms"], summary["mtu"], summary["loss"]
+    families = ", ".join(f"{k} {v}" for k, v in sorted(summary["stack_families"].items()))
+    programs = ", ".join(f"{k} {v}" for k, v in sorted(summary["server_programs"].items()))
+    per_run = summary["seconds_per_run"]
+    rows += [
+        f"| *hosts' one-way delay, ms* | {delay['min']:g} / {delay['median']:g} / "
+        f"{delay['max']:g} (min / median / max; {delay['distinct']} distinct) |",
+        f"| *hosts' MTU* | {mtu['min']} to {mtu['max']} ({mtu['distinct']} distinct) |",
+        f"| *hosts' loss* | {loss['min']:.3f} to {loss['max']:.3f} ({loss['distinct']} distinct) |",
+        f"| *hosts' stack families* | {families} |",
+        f"| *server programs (runs)* | {programs} |",
+        f"| *attack variants drawn* | {len(summary['attack_variants'])} distinct |",
+        f"| *time* | {summary['runs']} runs, {per_run['min']:.0f} to {per_run['max']:.0f} s "
+        f"each, {summary['seconds_total'] / 3600:.1f} h in all |",
+    ]
+    return "\n".join(["| label | flows |", "| --- | --- |", *rows])
