@@ -6,6 +6,7 @@ from trafficlm.model import BENIGN, UNKNOWN
 from trafficlm.sensor.live_sessions import LiveSessions
 from trafficlm.session_rules import COLLATERAL, TOO_FEW
 from trafficlm.sessions import build_sessions, explanation
+from trafficlm.volume_floors import VolumeFloors
 
 from scored_rows import T0, scored_flows
 
@@ -113,3 +114,20 @@ def test_the_live_memory_of_reported_sessions_is_bounded_and_counts_what_it_forg
     assert live.due(at(400)).height == 5
     assert live.context.height == 3 and live.context_evicted == 2
     assert live.context["src_ip"].to_list() == ["10.9.1.2", "10.9.1.3", "10.9.1.4"]  # newest
+
+
+def test_the_floors_are_settings_not_constants():
+    guesses = scored_flows([("10.9.0.66", VICTIM, i, "SSH-Patator", False) for i in range(6)])
+    assert build_sessions(guesses).sessions.height == 1  # 6 >= the default 5
+    strict = build_sessions(guesses, floors=VolumeFloors(brute_force=7))
+    assert strict.sessions.is_empty()
+    assert "fewer than the 7 a SSH-Patator needs" in strict.held_back["reason"][0]
+    flood = scored_flows([("10.9.0.20", VICTIM, i, "DoS HTTP Flood", False) for i in range(3)])
+    assert build_sessions(flood, floors=VolumeFloors(dos=3)).sessions.height == 1
+    assert build_sessions(flood).sessions.is_empty()
+    for floor, alerted in ((7, 0), (5, 1)):  # the sensor judges with the same floors
+        live = LiveSessions(300.0, 60.0, 1000, floors=VolumeFloors(brute_force=floor))
+        live.add(guesses)
+        reported = live.take_all()
+        assert (0 if reported is None else reported.height) == alerted
+        assert live.held_back[TOO_FEW] == 1 - alerted

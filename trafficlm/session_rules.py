@@ -22,12 +22,8 @@ from __future__ import annotations
 import polars as pl
 
 from trafficlm.model_files import UNKNOWN
+from trafficlm.volume_floors import DEFAULT_FLOORS, DOS_WORD, SCAN_WORD, VolumeFloors
 
-DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
-SCAN_WORD = "Scan"  # PortScan, UDPScan, ServiceScan
-# (word in the verdict, flows needed at one destination); the first word that matches counts
-VOLUME_MINIMUM: tuple[tuple[str, int], ...] = (
-    (DOS_WORD, 10), (SCAN_WORD, 5), ("Patator", 5), ("Brute Force", 5))
 HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
                     "reason": pl.String}
@@ -49,10 +45,10 @@ def is_scan(verdict: pl.Expr) -> pl.Expr:
     return verdict.str.contains(SCAN_WORD, literal=True)
 
 
-def _volume_minimum(verdict: pl.Expr) -> pl.Expr:
+def _volume_minimum(verdict: pl.Expr, floors: VolumeFloors) -> pl.Expr:
     """Flows the verdict needs at one destination before it is believed (1: any)."""
     needed = pl.lit(1)
-    for word, minimum in reversed(VOLUME_MINIMUM):
+    for word, minimum in reversed(floors.by_word()):
         needed = pl.when(verdict.str.contains(word, literal=True)).then(minimum).otherwise(needed)
     return needed
 
@@ -71,8 +67,8 @@ def _with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFra
                                 ).drop("_previous_end", "_burst")
 
 
-def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None = None
-             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None = None,
+             floors: VolumeFloors = DEFAULT_FLOORS) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(sessions to alert, with their collateral counted; held-back sessions and why).
 
     ``context``: sessions already reported (the sensor reports long sessions in
@@ -84,7 +80,7 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
         both = pl.concat([both, context.select(CONTEXT_COLUMNS).with_columns(
             pl.lit(-1, pl.Int64).alias("session_id"), pl.lit(True).alias("_context"))],
             how="diagonal_relaxed")
-    enough, too_few = _split_by_volume(both, gap_s)
+    enough, too_few = _split_by_volume(both, gap_s, floors)
     collateral = _collateral_of_dos(enough)
     kept = enough.filter(~pl.col("_context")).drop("_context").join(
         collateral.select("session_id"), on="session_id", how="anti")
@@ -96,11 +92,12 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
     return kept.sort("session_id"), held_back
 
 
-def _split_by_volume(sessions: pl.DataFrame, gap_s: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split_by_volume(sessions: pl.DataFrame, gap_s: float, floors: VolumeFloors
+                     ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(sessions whose destination saw enough flows of their verdict, context included;
     the new ones that did not, with the reason)."""
     judged = _with_destination_volume(sessions, gap_s).with_columns(
-        _volume_minimum(pl.col("verdict")).alias("needed"))
+        _volume_minimum(pl.col("verdict"), floors).alias("needed"))
     enough = pl.col("destination_flows") >= pl.col("needed")
     too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
         pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",

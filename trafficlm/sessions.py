@@ -16,6 +16,7 @@ import polars as pl
 from trafficlm.model_files import BENIGN, UNKNOWN
 from trafficlm.session_folding import with_session_keys
 from trafficlm.session_rules import HELD_BACK_SCHEMA, believed, is_dos, over_the_cap
+from trafficlm.volume_floors import DEFAULT_FLOORS, VolumeFloors
 
 # alerts one report holds; the lowest-ranked beyond it are held back, counted (a flood of
 # distinct attacks must not fill the analyst's screen or the sensor's disk either)
@@ -47,9 +48,11 @@ def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
-                   context: pl.DataFrame | None = None) -> SessionTable:
+                   context: pl.DataFrame | None = None,
+                   floors: VolumeFloors = DEFAULT_FLOORS) -> SessionTable:
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training.
-    ``context``: sessions reported before, for the rules (``session_rules.believed``)."""
+    ``context``: sessions reported before, for the rules (``session_rules.believed``);
+    ``floors``: flows a volume verdict needs at one destination."""
     alerted = alerted_flows(flows)
     if alerted.is_empty():
         return SessionTable.empty(alerted)
@@ -88,7 +91,7 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
         pl.col("evidence").sort_by("attack_score").drop_nulls().last().alias("evidence"),
         pl.col("content_hash").unique().sort().head(MAX_CONTENT_HASHES).alias("content_hashes"),
     )
-    sessions, held_back = believed(sessions, gap_s, context)
+    sessions, held_back = believed(sessions, gap_s, context, floors)
     sessions = sessions.with_columns(severity(pl.col("verdict"), pl.col("mean_confidence")))
     sessions = sessions.sort(["severity", "flows"], descending=[False, True], maintain_order=True)
     sessions, over = sessions.head(MAX_SESSIONS), sessions.slice(MAX_SESSIONS)

@@ -11,6 +11,7 @@ from trafficlm.commands.options import add_flow_options, flow_config, number, wa
 from trafficlm.errors import ExitCode, TrafficLMError, UsageError
 from trafficlm.model_files import DEFAULT_MODEL_DIR
 from trafficlm.triage_limits import MAX_KEPT_FLOWS
+from trafficlm.volume_floors import DEFAULT_FLOORS, VolumeFloors
 
 if TYPE_CHECKING:
     import polars as pl
@@ -51,6 +52,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-alerted-flows", type=number(int, 1), default=MAX_KEPT_FLOWS,
                         metavar="N", help="alerted flows kept for sessions (default "
                         f"{MAX_KEPT_FLOWS:,}); beyond N they are counted, not kept")
+    floors = parser.add_argument_group(
+        "floors", "flows a volume verdict needs at one destination before it is alerted on")
+    floors.add_argument("--min-dos-flows", type=number(int, 1), default=DEFAULT_FLOORS.dos,
+                        metavar="N", help=f"denial of service (default {DEFAULT_FLOORS.dos})")
+    floors.add_argument("--min-scan-flows", type=number(int, 1), default=DEFAULT_FLOORS.scan,
+                        metavar="N", help=f"scans (default {DEFAULT_FLOORS.scan})")
+    floors.add_argument("--min-brute-force-flows", type=number(int, 1),
+                        default=DEFAULT_FLOORS.brute_force, metavar="N",
+                        help=f"brute force (default {DEFAULT_FLOORS.brute_force})")
     scale = parser.add_argument_group("scale-out")
     scale.add_argument("--ray", metavar="ADDRESS",
                        help="score the files on the Ray cluster at ADDRESS (host:port), or "
@@ -131,7 +141,8 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
     """The sessions of the kept flows, written to every output asked for."""
     from trafficlm.report_html import html_report
 
-    table = _sessions(kept)
+    table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_flows,
+                                         args.min_brute_force_flows))
     _write(table.sessions, scoring.labels, scoring.model_name, args.format, out)
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,
@@ -139,7 +150,7 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
     return table
 
 
-def _sessions(kept: KeptFlows) -> SessionTable:
+def _sessions(kept: KeptFlows, floors: VolumeFloors) -> SessionTable:
     """The sessions of every kept (alerted) flow, with their protocol fields."""
     from trafficlm.sessions import SessionTable, build_sessions
 
@@ -150,7 +161,7 @@ def _sessions(kept: KeptFlows) -> SessionTable:
         warn(f"{kept.not_kept} alerted flow(s) beyond --max-alerted-flows {kept.limit:,} "
              "were counted but not kept: sessions count only the flows kept")
     alerted = kept.frame()
-    table = build_sessions(alerted) if alerted.height else SessionTable.empty()
+    table = build_sessions(alerted, floors=floors) if alerted.height else SessionTable.empty()
     table.sessions = _with_protocol_fields(table.sessions, table.flows)
     warn(f"{kept.flows_scored} flows scored, {table.flows.height} alerted in "
          f"{table.sessions.height} session(s)")

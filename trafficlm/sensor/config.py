@@ -20,6 +20,9 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
 - ``max_session_flows``: alerted flows held in open sessions; beyond it the oldest
   sessions are reported early
 - ``max_unwritten_lines``: EVE lines kept while the disk is full; beyond it they are dropped
+- ``min_dos_flows``, ``min_scan_flows``, ``min_brute_force_flows``: flows a denial of
+  service, a scan or a brute force needs at one destination before it is alerted on (floors
+  against one lone look-alike flow, as triage's ``--min-*-flows``; see ``session_rules``)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from trafficlm.flows import FlowConfig
 from trafficlm.model_files import DEFAULT_MODEL_DIR
 from trafficlm.settings import ConfigError, bounded, check_ranges, fill, read_toml, same_as
+from trafficlm.volume_floors import DEFAULT_FLOORS, VolumeFloors
 
 MAX_RING_MB = 1024  # the ring is resident memory; the README's memory bound assumes the default
 
@@ -58,6 +62,12 @@ class SensorConfig:
     session_report_s: float = bounded(60.0, 0, DAY_S, above=True)
     max_session_flows: int = bounded(100_000, 1, 10_000_000)
     max_unwritten_lines: int = bounded(10_000, 1, 10_000_000)
+    min_dos_flows: int = bounded(DEFAULT_FLOORS.dos, 1, 1_000_000)
+    min_scan_flows: int = bounded(DEFAULT_FLOORS.scan, 1, 1_000_000)
+    min_brute_force_flows: int = bounded(DEFAULT_FLOORS.brute_force, 1, 1_000_000)
+
+    def floors(self) -> VolumeFloors:
+        return VolumeFloors(self.min_dos_flows, self.min_scan_flows, self.min_brute_force_flows)
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of the metrics endpoint; an IPv6 host is written in brackets."""

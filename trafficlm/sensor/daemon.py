@@ -56,7 +56,7 @@ class Sensor:
         if config.user:
             _drop_privileges(config.user, self.eve)
         self.sessions = LiveSessions(config.session_gap_s, config.session_report_s,
-                                     config.max_session_flows)
+                                     config.max_session_flows, floors=config.floors())
         self.pending = PendingFlows(config.max_pending_flows, self.metrics)
         self.stop = threading.Event()
         self.capture_done = threading.Event()

@@ -21,6 +21,7 @@ import polars as pl
 from trafficlm.session_folding import with_session_keys
 from trafficlm.session_rules import CONTEXT_COLUMNS
 from trafficlm.sessions import alerted_flows, build_sessions
+from trafficlm.volume_floors import DEFAULT_FLOORS, VolumeFloors
 
 KEY = ("session_src", "session_dst", "verdict")  # see session_folding
 NS = 1_000_000_000
@@ -29,8 +30,10 @@ CONTEXT_SESSIONS = 10_000  # reported sessions remembered for the rules of later
 
 class LiveSessions:
     def __init__(self, gap_s: float, report_s: float, max_flows: int,
-                 max_context: int = CONTEXT_SESSIONS) -> None:
+                 max_context: int = CONTEXT_SESSIONS,
+                 floors: VolumeFloors = DEFAULT_FLOORS) -> None:
         self.gap_s, self.report_s, self.max_flows = gap_s, report_s, max_flows
+        self.floors = floors
         self.max_context = max_context
         self.held: pl.DataFrame | None = None
         self._keyed = False  # whether the held flows carry their session keys
@@ -113,7 +116,7 @@ class LiveSessions:
             self.held = None
         known = [c for c in (self.context, waiting) if c is not None and not c.is_empty()]
         context = pl.concat(known, how="diagonal_relaxed") if known else None
-        table = build_sessions(flows, self.gap_s, context)
+        table = build_sessions(flows, self.gap_s, context, self.floors)
         self.held_back.update(table.held_back["rule"])
         sessions = table.sessions.with_columns(
             pl.int_range(self.next_id, self.next_id + pl.len(), dtype=pl.Int64)

@@ -1,0 +1,37 @@
+"""Flows a volume verdict needs before it is alerted on: the floors under the session rules.
+
+Kept apart from ``session_rules`` (which needs polars) so that ``trafficlm
+triage --help`` and the sensor's config check can show and check them
+without loading the table machinery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
+SCAN_WORD = "Scan"  # PortScan, UDPScan, ServiceScan
+BRUTE_FORCE_WORDS = ("Patator", "Brute Force")  # SSH-Patator, Web Attack – Brute Force, ...
+
+
+@dataclass(frozen=True)
+class VolumeFloors:
+    """Flows a volume verdict needs at one destination before it is alerted on.
+
+    Floors, not the detector: the model (and its session context) decides
+    what a flow is; these only keep one lone flow that looks like a flood,
+    a scan or a guess from becoming an alert of its own. Triage sets them
+    with ``--min-dos-flows`` etc., the sensor in ``configs/sensor.toml``.
+    """
+
+    dos: int = 10
+    scan: int = 5
+    brute_force: int = 5
+
+    def by_word(self) -> tuple[tuple[str, int], ...]:
+        """(word in the verdict, flows needed); the first word that matches counts."""
+        return ((DOS_WORD, self.dos), (SCAN_WORD, self.scan),
+                *((word, self.brute_force) for word in BRUTE_FORCE_WORDS))
+
+
+DEFAULT_FLOORS = VolumeFloors()
