@@ -27,7 +27,7 @@ from trafficlm.training.testbed.many import is_complete, run_many
 from trafficlm.training.testbed.runner import RunOptions, run_testbed
 from trafficlm.training.testbed.world import SPOOF_RANGE, SUBNET, draw_world
 
-SEEDS = (5, 3)  # two worlds that differ in every server program they draw (checked below)
+SEEDS = (9, 12)  # two worlds whose HTTP, DNS and FTP programs differ (checked below)
 SHORT_WIDE = ["web_browsing", "ssh_interactive", "portscan", "syn_flood"]
 INSIDE = (ipaddress.ip_network(f"{SUBNET}.0/24"), ipaddress.ip_network(SPOOF_RANGE))
 

@@ -32,6 +32,7 @@ TOOL_PACKAGES = {
     "swaks": "swaks", "chromium": "chromium",
     "smbd": "samba", "smbpasswd": "samba", "smbclient": "smbclient",
     "proftpd": "libhiredis0.14 libmemcachedutil2 libpcre2-posix3",
+    "pure-ftpd": "libsodium23", "pure-pw": "libsodium23",
     "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
     "python3": "python3",
 }
@@ -42,7 +43,9 @@ POLICY_RC = Path("/usr/sbin/policy-rc.d")
 # Debian packages that conflict with one the testbed also needs (proftpd-core and vsftpd
 # both provide ftp-server), so they are unpacked rather than installed: tool -> (package,
 # path inside it). TOOL_PACKAGES names the libraries they need, which install normally.
-UNPACKED = {"proftpd": ("proftpd-core", "usr/sbin/proftpd")}
+UNPACKED = {"proftpd": ("proftpd-core", "usr/sbin/proftpd"),
+            "pure-ftpd": ("pure-ftpd", "usr/sbin/pure-ftpd"),
+            "pure-pw": ("pure-ftpd", "usr/bin/pure-pw")}
 UNPACKED_ROOT = Path("/var/lib/trafficlm-testbed/unpacked")
 
 

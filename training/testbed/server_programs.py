@@ -97,6 +97,21 @@ def _proftpd(c: ServerContext) -> list[str]:
         w=c.work, ip=c.ip, low=low, high=high, fails=max(1, c.logins.ftp_max_login_fails)))]
 
 
+def _pure_ftpd(c: ServerContext) -> list[str]:
+    """pure-ftpd with one virtual user whose home (and chroot) is the FTP directory."""
+    binary, pure_pw = which("pure-ftpd"), which("pure-pw")
+    if binary is None or pure_pw is None:
+        raise TestbedError("pure-ftpd (pure-ftpd): not unpacked")
+    users, database = c.work / "pureftpd.passwd", c.work / "pureftpd.pdb"
+    subprocess.run([pure_pw, "useradd", LOGIN_USER, "-u", LOGIN_USER, "-d", str(c.work / "ftp"),
+                    "-f", str(users), "-m", "-F", str(database)],
+                   input=f"{LOGIN_PASSWORD}\n{LOGIN_PASSWORD}\n", text=True,
+                   capture_output=True, check=True, timeout=30)
+    low, high = c.ftp_passive
+    return [binary, "-S", f"{c.ip},21", "-p", f"{low}:{high}", "-l", f"puredb:{database}",
+            "-E", "-H", "-d"]
+
+
 def _dnsmasq(c: ServerContext) -> list[str]:
     return ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
             "--bind-interfaces", f"--listen-address={c.ip}", "--log-queries",
@@ -232,6 +247,7 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("dropbear", "ssh", ("dropbear", "dropbearkey"), ("tcp/22",), _dropbear),
     ServerProgram("vsftpd", "ftp", ("vsftpd",), ("tcp/21",), _vsftpd),
     ServerProgram("proftpd", "ftp", ("proftpd",), ("tcp/21",), _proftpd),
+    ServerProgram("pure-ftpd", "ftp", ("pure-ftpd", "pure-pw"), ("tcp/21",), _pure_ftpd),
     ServerProgram("dnsmasq", "dns", ("dnsmasq",), ("tcp/53", "udp/53"), _dnsmasq),
     ServerProgram("unbound", "dns", ("unbound",), ("tcp/53", "udp/53"), _unbound),
     ServerProgram("bind9", "dns", ("named",), ("tcp/53", "udp/53"), _bind9),

@@ -32,7 +32,7 @@ LAB_HOSTS = {"server": 10, "client": 20, "attacker": 66}
 PROGRAMS = {  # service -> programs the wide profile chooses from (the first is the lab's)
     "http": ("nginx", "apache2", "lighttpd"),
     "ssh": ("openssh", "dropbear"),
-    "ftp": ("vsftpd", "proftpd"),
+    "ftp": ("vsftpd", "proftpd", "pure-ftpd"),
     "dns": ("dnsmasq", "unbound", "bind9"),
     "mqtt": ("mosquitto",),
     "iperf": ("iperf3",),
