@@ -158,3 +158,11 @@ def test_in_chromium_an_analyst_filters_and_marks_an_alert(server, eve, tmp_path
     records = read_log(log)
     assert [(r["alert"]["session_id"], r["verdict"], r["analyst"]) for r in records] == [
         (session, "false-positive", "review page")]
+
+
+def test_review_will_not_start_on_a_tampered_log(eve, tmp_path, capsys):
+    log = tmp_path / "t.jsonl"
+    append(log, alert_for_session(eve, 1), Mark("false-positive"))
+    log.write_text(log.read_text().replace('"false-positive"', '"true-positive"'))
+    assert main(["review", str(eve), "--feedback", str(log), "--port", "0"]) == 1
+    assert f"{log}:1: its content does not match its hash" in capsys.readouterr().err
