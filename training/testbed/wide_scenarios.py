@@ -404,7 +404,8 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
         ("medusa_postgres", medusa_login("database", "postgres", "postgres")),
         ("patator_postgres", patator_login("database", "pgsql_login", user="postgres")))),
     "smb_bruteforce": _tool_family("SMB Brute Force", (
-        ("hydra_smb", hydra_login("smb", "smb")), ("hydra_smb2", hydra_login("smb", "smb2")),
+        # Debian's hydra has no libsmbclient, so no smb2 module: SMB1 guessing only
+        ("hydra_smb", hydra_login("smb", "smb")), ("ncrack_smb", ncrack_login("smb", 445)),
         ("medusa_smbnt", medusa_login("smb", "smbnt")))),
     "web_dirscan": tuple(_variant(n, "Web Directory Brute Force", (n,), f, n) for n, f in (
         ("gobuster", gobuster), ("dirb", dirb), ("ffuf", ffuf), ("wfuzz", wfuzz_dirs))),
