@@ -130,28 +130,40 @@ def _signals_end_the_run():
             signal.signal(s, handler)
 
 
+def _write_wordlists(logs: Path, rng: random.Random, pages: tuple[str, ...]) -> Path:
+    """The password list (the real passwords in it, late) and, beside it, the directory
+    list web directory scans use (common names and the site's own sections)."""
+    wordlist = logs / "wordlist.txt"
+    words = rng.sample(PASSWORDS, len(PASSWORDS))
+    position = rng.randrange(len(words) // 2, len(words))  # found, but late
+    words[position:position] = [LOGIN_PASSWORD, WEB_PASSWORD]
+    wordlist.write_text("\n".join(words) + "\n", encoding="utf-8")
+    directories = [*DIRECTORY_WORDS, *(p.split("/")[1] for p in pages[:40])]
+    (logs / "wordlist.txt.dirs").write_text(
+        "\n".join(rng.sample(directories, len(directories))) + "\n", encoding="utf-8")
+    return wordlist
+
+
+def _spoofed_sources(rng: random.Random, count: int = 64) -> tuple[str, ...]:
+    """Addresses floods may forge, all inside the spoofed range the switch swallows."""
+    spoof = ipaddress.ip_network(SPOOF_RANGE)
+    return tuple(str(spoof.network_address + rng.randrange(1, spoof.num_addresses - 1))
+                 for _ in range(count))
+
+
 class _Run:
     """The steps of one run, sharing the topology, the wordlists and the benign rotation."""
 
     def __init__(self, topology: Topology, options: RunOptions, logs: Path, say) -> None:
         self.topology, self.options, self.logs, self.say = topology, options, logs, say
         self.world: World = topology.world
-        self.wordlist = logs / "wordlist.txt"
         rng = random.Random(options.seed)
-        words = rng.sample(PASSWORDS, len(PASSWORDS))
-        position = rng.randrange(len(words) // 2, len(words))  # found, but late
-        words[position:position] = [LOGIN_PASSWORD, WEB_PASSWORD]
-        self.wordlist.write_text("\n".join(words) + "\n", encoding="utf-8")
         site = plan_site(self.world.profile, options.seed)
-        directories = [*DIRECTORY_WORDS, *(p.split("/")[1] for p in site.page_paths[:40])]
-        (logs / "wordlist.txt.dirs").write_text("\n".join(rng.sample(
-            directories, len(directories))) + "\n", encoding="utf-8")
+        self.wordlist = _write_wordlists(logs, rng, site.page_paths)
         self.pages = site.page_paths
         self.assets = {p.path: p.assets for p in site.pages}
         self.targets = {s: self.world.service_address(s) for s in self.world.services}
-        spoof = ipaddress.ip_network(SPOOF_RANGE)
-        self.spoofed = tuple(str(spoof.network_address + rng.randrange(1, spoof.num_addresses - 1))
-                             for _ in range(64)) if self.world.applies_conditions else ()
+        self.spoofed = _spoofed_sources(rng) if self.world.applies_conditions else ()
         self.macs = topology.macs()
         self.rng = random.Random(f"{options.seed}/hosts")
         self.step_no = 0
