@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import signal
 import subprocess
@@ -250,7 +251,9 @@ class _Run:
                     in_ns(namespace, ["timeout", "-s", "INT", "-k", "3", f"{remaining:.1f}",
                                       *command]),
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=log.parent,  # where tools leave their state (hydra.restore)
+                    # where tools leave their state: hydra.restore in the working directory,
+                    # ncrack's restore files and other dotfiles under HOME
+                    cwd=log.parent, env={**os.environ, "HOME": str(log.parent)},
                     timeout=remaining + 10).returncode
             code = code or (status if status not in (0, 124) else 0)
         tools = [c for c in ran if not c.startswith("sleep ")]
