@@ -27,7 +27,9 @@ from trafficlm.training.testbed.shell import TestbedError
 SAMPLE = 1000
 DRAWS = 5
 CONDITION_FIELDS = ("ttl", "tcp_window", "tcp_options", "iat")
-MAX_FLOWS_PER_LABEL = 1_000_000  # per capture: read everything a testbed run holds
+# per capture and label: above any capture's benign flows (a few hundred), while a flood's
+# tens of thousands of flows, which this count does not look at, are not all tokenized
+MAX_FLOWS_PER_LABEL = 20_000
 
 
 def benign_diversity(runs: list[Path], seed: int = 0) -> dict:
