@@ -4,12 +4,14 @@ Only attacker namespaces run attacks, one attack at a time, so a flow is
 labelled with an attack when it started inside that attack's window and one
 of its endpoints is the attacking host's address or an address of the
 spoofed-source range (which only attacks forge, and which the switch
-swallows); every other flow is BENIGN. Labels are written in the CIC-IDS2017 labelled-flow layout.
+swallows); every other flow is BENIGN. Labels are written in the
+CIC-IDS2017 labelled-flow layout.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass
@@ -65,6 +67,7 @@ def _label(row: dict, windows: list[AttackWindow]) -> str:
 SPOOFED = ipaddress.ip_network(SPOOF_RANGE)
 
 
+@functools.lru_cache(maxsize=4096)  # a flood repeats a few forged sources thousands of times
 def _spoofed(address: str | None) -> bool:
     try:
         return ipaddress.ip_address(address) in SPOOFED
