@@ -22,7 +22,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from trafficlm.feedback import FeedbackError, Mark, alerts_of, append, read_log
+from trafficlm.feedback import (
+    FeedbackError,
+    Mark,
+    alert_for_session,
+    alerts_of,
+    append,
+    read_log,
+)
 
 MAX_BODY = 16_384  # bytes a feedback POST may carry
 EVIDENCE = re.compile(r"packet (\d+) \((fwd|bwd)\): (.*)")
@@ -81,17 +88,13 @@ def handler_for(state: ReviewState) -> type[BaseHTTPRequestHandler]:
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 record = self._mark(body)
-            except (ValueError, FeedbackError) as err:
+            except (TypeError, ValueError, FeedbackError) as err:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
                 return
             self._json(HTTPStatus.OK, {"recorded": record["hash"]})
 
         def _mark(self, body: dict) -> dict:
-            session = int(body.get("session_id"))
-            alert = next((a for a in alerts_of(state.eve)
-                          if a.get("trafficlm", {}).get("session_id") == session), None)
-            if alert is None:
-                raise FeedbackError(f"no alert with session id {session}")
+            alert = alert_for_session(state.eve, int(body.get("session_id")))
             mark = Mark(str(body.get("verdict")), body.get("class") or None,
                         str(body.get("note") or ""), "review page")
             return append(state.log, alert, mark)
