@@ -8,6 +8,9 @@ import numpy as np
 
 from trafficlm.tokenizer import vocab as V
 
+CONTEXT_WORDS = {"ctx_src_flows": "flows from its initiator", "ctx_pair_flows": "to this service",
+                 "ctx_dst_ports": "ports on this host", "ctx_port_hosts": "hosts on this port",
+                 "ctx_dst_sources": "hosts reaching this port", "ctx_regularity": "gaps"}
 PER_PACKET_FIELDS = ("tcp_flags", "tcp_window", "tcp_options", "udp_length", "icmp_type",
                      "icmp_code")
 
@@ -29,6 +32,7 @@ class DecodedFlow:
     proto: str = ""
     service: str = ""
     totals: dict[str, str] = field(default_factory=dict)  # V.FLOW_STAT_FIELDS -> bucket
+    context: dict[str, str] = field(default_factory=dict)  # session-context field -> bucket
     packets: list[DecodedPacket] = field(default_factory=list)
     closed: bool = False  # the ids end with [SEP]
 
@@ -57,6 +61,8 @@ def decode(vocab: V.Vocabulary, ids: np.ndarray) -> DecodedFlow:
             setattr(flow, kind, _value(text))
         elif kind in V.FLOW_STAT_FIELDS:
             flow.totals[kind] = _value(text)
+        elif kind.startswith("ctx_"):
+            flow.context[kind] = text.rsplit(":", 1)[1]
         elif packet is None:
             continue
         elif kind == "byte":
@@ -99,6 +105,15 @@ def human_bucket(text: str) -> str:
     return f"<{micros}us"
 
 
+def count_range(bucket: str) -> str:
+    """'<2^10' -> '512-1,023': a log2 count bucket as the counts it holds."""
+    if not bucket.startswith("<2^"):
+        return bucket
+    power = int(bucket[3:])
+    low, high = 2 ** (power - 1), 2**power - 1
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
 def render(flow: DecodedFlow, title: str = "") -> str:
     """A table of what the model sees for one flow, one line per packet."""
     service = flow.service
@@ -110,6 +125,9 @@ def render(flow: DecodedFlow, title: str = "") -> str:
     if flow.totals:
         lines.append("  whole flow: " + ", ".join(
             f"{k.replace('_', ' ')} {human_bucket(v)}" for k, v in flow.totals.items()))
+    if flow.context:
+        lines.append("  before it: " + ", ".join(
+            f"{CONTEXT_WORDS[k]} {count_range(v)}" for k, v in flow.context.items()))
     lines.append(f"  {'#':>2}  {'dir':<3}  {'gap':<10}  {'IP payload':<10}  {'TTL':<5}  "
                  f"fields")
     for p in flow.packets:

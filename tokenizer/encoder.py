@@ -18,7 +18,12 @@ from trafficlm.errors import TrafficLMError
 from trafficlm.flows import FlowBatch
 from trafficlm.hashing import mix64
 from trafficlm.tokenizer import vocab as V
-from trafficlm.tokenizer.layout import FLOW_HEADER_SLOTS, PACKET_HEADER_SLOTS, Slot
+from trafficlm.tokenizer.layout import (
+    CONTEXT_SLOTS,
+    FLOW_HEADER_SLOTS,
+    PACKET_HEADER_SLOTS,
+    Slot,
+)
 
 CONFIG_FILE = "tokenizer_config.json"
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
@@ -35,12 +40,18 @@ class TokenizerConfig:
     packets: int = 8  # P: first packets per flow
     payload_bytes: int = 48  # B: first payload bytes per packet
     max_length: int = 256  # tokens per flow, [CLS] and [SEP] included
+    context: bool = False  # the flow's session context after its totals (flows/context.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.packets <= 64 or not 0 <= self.payload_bytes <= 1500:
             raise TokenizerError("tokenizer packets must be 1-64 and payload_bytes 0-1500")
-        if self.max_length < FLOW_HEADER_SLOTS + PACKET_HEADER_SLOTS + 1:
+        if self.max_length < self.header_slots + PACKET_HEADER_SLOTS + 1:
             raise TokenizerError(f"tokenizer max_length {self.max_length} is too short")
+
+    @property
+    def header_slots(self) -> int:
+        """Tokens before the first packet."""
+        return FLOW_HEADER_SLOTS + (CONTEXT_SLOTS if self.context else 0)
 
 
 @dataclass
@@ -148,12 +159,27 @@ def flow_totals(f: V.Vocabulary, flows: FlowBatch) -> list[tuple[np.ndarray, Slo
         ("duration", duration_us, Slot.DURATION))]
 
 
+CONTEXT_SLOT_OF = {"ctx_src_flows": Slot.CTX_SRC_FLOWS, "ctx_pair_flows": Slot.CTX_PAIR_FLOWS,
+                   "ctx_dst_ports": Slot.CTX_DST_PORTS, "ctx_port_hosts": Slot.CTX_PORT_HOSTS,
+                   "ctx_dst_sources": Slot.CTX_DST_SOURCES}
+
+
+def session_context(f: V.Vocabulary, flows: FlowBatch) -> list[tuple[np.ndarray, Slot]]:
+    """The flow's session context as (ids, slot) columns: counts in log2 buckets, then the
+    regularity bucket."""
+    counts = [(f[name].base + V.log2_bucket(getattr(flows, name), V.CONTEXT_BUCKETS), slot)
+              for name, slot in CONTEXT_SLOT_OF.items()]
+    regularity = np.clip(flows.ctx_regularity, 0, len(V.REGULARITY_NAMES) - 1)
+    return [*counts, (f["ctx_regularity"].base + regularity.astype(np.int64),
+                      Slot.CTX_REGULARITY)]
+
+
 class TrafficTokenizer:
     """Turns flows into token ids the model reads; never sees an identity field."""
 
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         self.config = config or TokenizerConfig()
-        self.vocab = V.Vocabulary()
+        self.vocab = V.Vocabulary(self.config.context)
 
     @property
     def vocab_size(self) -> int:
@@ -199,17 +225,19 @@ class TrafficTokenizer:
         count = PACKET_HEADER_SLOTS + packets.n_fields + packets.shown + packets.truncated
         per_flow = np.bincount(rows, weights=count, minlength=n).astype(np.int64)
         flow_start = np.cumsum(per_flow) - per_flow
-        start = FLOW_HEADER_SLOTS + np.cumsum(count) - count - flow_start[rows]
+        header_slots = self.config.header_slots
+        start = header_slots + np.cumsum(count) - count - flow_start[rows]
         f = self.vocab
         header = [(np.full(n, V.CLS), Slot.CLS),
                   (f["proto"].base + V.proto_bucket(proto), Slot.PROTO),
                   (f["service"].base + V.service_bucket(flows.resp_port, proto), Slot.SERVICE),
-                  *flow_totals(f, flows)]
+                  *flow_totals(f, flows),
+                  *(session_context(f, flows) if self.config.context else [])]
         parts = [_Part(np.arange(n), np.full(n, k), ids, slot, -1, -1)
                  for k, (ids, slot) in enumerate(header)]
         parts += self._packet_parts(packets, rows, pk, start)
         parts += self._payload_parts(packets, rows, pk, start)
-        return _Tokens.join(parts, FLOW_HEADER_SLOTS + per_flow)
+        return _Tokens.join(parts, header_slots + per_flow)
 
     def _packet_parts(self, packets: _PacketView, rows, pk, start) -> list[_Part]:
         f = self.vocab
@@ -265,8 +293,10 @@ class TrafficTokenizer:
             raise TokenizerError(f"{path}: tokenizer format {version!r}, but this TrafficLM reads "
                                  f"format {V.FORMAT_VERSION}; retrain or use a matching version")
         try:
+            # tokenizers saved before session context existed have none
             config = TokenizerConfig(**{k: document[k] for k in
-                                        ("packets", "payload_bytes", "max_length")})
+                                        ("packets", "payload_bytes", "max_length")},
+                                     context=bool(document.get("context", False)))
         except (KeyError, TypeError) as err:
             raise TokenizerError(f"{path}: missing or bad tokenizer setting {err}") from None
         tokenizer = cls(config)

@@ -1,7 +1,9 @@
 """Where each token sits, and what each position can be traced back to.
 
 A flow is laid out as ``[CLS] proto service`` and its whole-flow totals
-(packets and bytes each way, duration; log2 buckets), then, for each of the first
+(packets and bytes each way, duration; log2 buckets), with context the flow's
+session context (what its hosts did in the minute before; flows/context.py), then,
+for each of the first
 P packets, ``[PKT] dir iat len ttl <protocol fields> byte*shown [TRUNC]``:
 protocol fields are TCP flags, window and options; the UDP length; or the
 ICMP type and code. ``shown`` is at most B payload bytes, and ``[TRUNC]``
@@ -14,6 +16,7 @@ from __future__ import annotations
 import enum
 
 FLOW_HEADER_SLOTS = 8  # [CLS], proto, service, packets and bytes each way, duration
+CONTEXT_SLOTS = 6  # with context: five counts and the gap regularity
 PACKET_HEADER_SLOTS = 5  # [PKT], dir, iat, len, ttl
 
 
@@ -43,6 +46,12 @@ class Slot(enum.IntEnum):
     FWD_BYTES = 20
     BWD_BYTES = 21
     DURATION = 22
+    CTX_SRC_FLOWS = 23
+    CTX_PAIR_FLOWS = 24
+    CTX_DST_PORTS = 25
+    CTX_PORT_HOSTS = 26
+    CTX_DST_SOURCES = 27
+    CTX_REGULARITY = 28
 
 
 SLOT_NAMES = {
@@ -55,4 +64,10 @@ SLOT_NAMES = {
     Slot.FWD_PACKETS: "packets from the initiator", Slot.BWD_PACKETS: "packets back",
     Slot.FWD_BYTES: "bytes from the initiator", Slot.BWD_BYTES: "bytes back",
     Slot.DURATION: "flow duration",
+    Slot.CTX_SRC_FLOWS: "flows its initiator began in the minute before",
+    Slot.CTX_PAIR_FLOWS: "earlier flows from its initiator to the same host and port",
+    Slot.CTX_DST_PORTS: "ports its initiator tried on that host",
+    Slot.CTX_PORT_HOSTS: "hosts its initiator tried on that port",
+    Slot.CTX_DST_SOURCES: "hosts that reached the same port",
+    Slot.CTX_REGULARITY: "regularity of the gaps between such flows",
 }

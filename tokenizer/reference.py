@@ -24,6 +24,11 @@ def encode_flow(tokenizer: TrafficTokenizer, flows: FlowBatch, row: int) -> list
                         ("fwd_bytes", flows.bytes_fwd[row]), ("bwd_bytes", flows.bytes_bwd[row]),
                         ("duration", duration_us)):
         ids.append(f[name].base + V.one_log2_bucket(int(value), f[name].size))
+    if cfg.context:
+        for name, _ in V.CONTEXT_FIELDS:
+            ids.append(f[name].base + V.one_log2_bucket(int(getattr(flows, name)[row]),
+                                                        V.CONTEXT_BUCKETS))
+        ids.append(f["ctx_regularity"].base + int(flows.ctx_regularity[row]))
     previous_ts = None
     for p in range(min(int(flows.n_stored[row]), cfg.packets)):
         ts = int(flows.pkt_ts_ns[row, p])

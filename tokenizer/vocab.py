@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trafficlm.flows.context import REGULARITY_EDGES
+
 FORMAT_VERSION = 2  # 2: whole-flow counts and duration after the service token
 
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[PKT]", "[TRUNC]")
@@ -59,6 +61,13 @@ COUNT_BUCKETS = 25  # packets per direction, up to 2^24
 BYTE_BUCKETS = 41  # bytes per direction, up to 2^40
 DURATION_BUCKETS = 38  # microseconds, up to 2^37 (38 hours)
 FLOW_STAT_FIELDS = ("fwd_packets", "bwd_packets", "fwd_bytes", "bwd_bytes", "duration")
+# session context (flows/context.py), log2 buckets of counts; the regularity is its own bucket
+CONTEXT_BUCKETS = 14  # up to 2^13: beyond the 4,096 flows a host's history holds
+CONTEXT_FIELDS = (("ctx_src_flows", "ctx:srcflows"), ("ctx_pair_flows", "ctx:sameservice"),
+                  ("ctx_dst_ports", "ctx:hostports"), ("ctx_port_hosts", "ctx:porthosts"),
+                  ("ctx_dst_sources", "ctx:sources"))
+REGULARITY_NAMES = ("ctx:gaps:n/a", *(f"ctx:gaps:cv<{edge}" for edge in REGULARITY_EDGES),
+                    f"ctx:gaps:cv>={REGULARITY_EDGES[-1]}")
 IAT_BUCKETS = 32  # bucket k: 2^(k-1) <= gap in microseconds < 2^k (k = 0: no gap)
 WINDOW_BUCKETS = 17  # bucket k: 2^(k-1) <= window < 2^k
 TTL_CLASSES = (32, 64, 128, 255)  # the initial TTLs stacks use; the class hides the hop count
@@ -84,6 +93,13 @@ class Field:
 
     def __contains__(self, token_id: int) -> bool:
         return self.base <= token_id < self.base + self.size
+
+
+def _context_tokens() -> list[tuple[str, tuple[str, ...]]]:
+    """The session-context fields, after every flow field: a tokenizer without context
+    keeps the same ids (and reads the models trained before context existed)."""
+    return [*((name, _log2_names(short, CONTEXT_BUCKETS)) for name, short in CONTEXT_FIELDS),
+            ("ctx_regularity", REGULARITY_NAMES)]
 
 
 def _field_tokens() -> list[tuple[str, tuple[str, ...]]]:
@@ -128,12 +144,13 @@ def options_text(bits: int) -> str:
 
 
 class Vocabulary:
-    """All tokens, their ids, and the field each id belongs to."""
+    """All tokens, their ids, and the field each id belongs to; ``context``: with the
+    session-context fields."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: bool = False) -> None:
         self.fields: dict[str, Field] = {}
         self.tokens: list[str] = []
-        for name, names in _field_tokens():
+        for name, names in _field_tokens() + (_context_tokens() if context else []):
             self.fields[name] = Field(name, len(self.tokens), names)
             self.tokens.extend(names)
         self._field_of = np.zeros(len(self.tokens), np.int16)

@@ -16,11 +16,13 @@ import torch
 
 from trafficlm.model import TrafficModel, length_batches
 from trafficlm.tokenizer import vocab as V
-from trafficlm.tokenizer.decode import human_bucket, printable
+from trafficlm.tokenizer.decode import count_range, human_bucket, printable
 from trafficlm.tokenizer.layout import SLOT_NAMES, Slot
 
 HIDDEN_SLOTS = (Slot.CLS, Slot.SEP, Slot.PAD, Slot.PACKET, Slot.TRUNCATED)
 PAYLOAD_RUN = 16  # bytes shown per payload piece
+CONTEXT_COUNT_SLOTS = (Slot.CTX_SRC_FLOWS, Slot.CTX_PAIR_FLOWS, Slot.CTX_DST_PORTS,
+                       Slot.CTX_PORT_HOSTS, Slot.CTX_DST_SOURCES)
 
 
 def token_attributions(model: TrafficModel, ids: np.ndarray, targets: np.ndarray,
@@ -69,6 +71,8 @@ def _where(packet: int, directions: list[str]) -> str:
 def _field_piece(model: TrafficModel, token: int, slot: Slot, packet: int,
                  directions: list[str]) -> str:
     text = model.tokenizer.vocab.token(token)
+    if slot in CONTEXT_COUNT_SLOTS:
+        return f"{count_range(text.rsplit(':', 1)[1])} {SLOT_NAMES[slot]}"
     value = human_bucket(text.split(":", 1)[1] if ":" in text else text)
     if packet < 0:
         return f"{SLOT_NAMES[slot]} {value}"

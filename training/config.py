@@ -29,6 +29,7 @@ class TokenizerSection:
     packets: int = bounded(8, 1, 64)
     payload_bytes: int = bounded(48, 0, 1500)
     max_length: int = bounded(256, 1, 8192)
+    context: bool = False  # session-context tokens (trafficlm/flows/context.py)
 
 
 @dataclass

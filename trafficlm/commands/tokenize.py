@@ -29,6 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="first payload bytes per packet (default: the tokenizer's)")
     parser.add_argument("--max-length", type=int, metavar="N",
                         help="tokens per flow (default: the tokenizer's)")
+    parser.add_argument("--context", action="store_true",
+                        help="with each flow's session context (what its hosts did before)")
     add_flow_options(parser)
     parser.set_defaults(run=run)
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     chosen = {"packets": args.packets, "payload_bytes": args.payload_bytes,
               "max_length": args.max_length}
-    tokenizer_config = TokenizerConfig(**{k: v for k, v in chosen.items() if v is not None})
+    tokenizer_config = TokenizerConfig(**{k: v for k, v in chosen.items() if v is not None},
+                                       context=args.context)
     tokenizer = TrafficTokenizer(tokenizer_config)
     config = flow_config(args, packets_per_flow=max(16, tokenizer_config.packets),
                          payload_bytes=max(128, tokenizer_config.payload_bytes))

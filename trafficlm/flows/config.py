@@ -23,6 +23,8 @@ class FlowConfig:
     max_flows: int = bounded(65_536, 1, MAX_FLOWS)
     packets_per_flow: int = bounded(16, 1, 1024)  # P: first packets kept per flow
     payload_bytes: int = bounded(128, 0, 65_535)  # B: first payload bytes kept per packet
+    # how far back a flow's session context looks (flows/context.py)
+    context_window_s: float = bounded(60.0, 0, 86_400, above=True)
 
     def __post_init__(self) -> None:
         check_ranges("flow settings", self)

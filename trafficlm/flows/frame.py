@@ -12,6 +12,7 @@ import ipaddress
 import numpy as np
 import polars as pl
 
+from trafficlm.flows.context import CONTEXT_COLUMNS
 from trafficlm.flows.records import TCP_FLAG_NAMES, EndReason, FlowBatch
 
 PROTO_NAMES = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP",
@@ -41,6 +42,7 @@ def flows_frame(flows: FlowBatch, capture: str | None = None) -> pl.DataFrame:
         "payload_bytes_bwd": flows.payload_bytes_bwd,
         **{f"{flag}_count": getattr(flows, f"{flag}_count") for flag in TCP_FLAG_NAMES},
         "end_reason": [END_REASON_NAMES[r] for r in flows.end_reason.tolist()],
+        **{name: getattr(flows, name) for name in CONTEXT_COLUMNS},
     })
     if capture is not None:
         frame = frame.with_columns(pl.lit(capture).alias("capture"))

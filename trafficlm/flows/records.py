@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trafficlm.flows.context import CONTEXT_COLUMNS
 from trafficlm.hashing import mix64
 
 # 53 bits: flow ids stay exact in JSON consumers that parse numbers as doubles (jq).
@@ -55,6 +56,8 @@ FLOW_COLUMNS: dict[str, tuple[type, bool, bool]] = {
     "fin_bwd": (np.bool_, False, False),
     "init_is_low": (np.bool_, False, False),
     "end_reason": (np.uint8, False, False),
+    # what the same hosts did in the minute before the flow began (flows/context.py)
+    **{name: (np.int32, False, False) for name in CONTEXT_COLUMNS},
     # the first P packets, in arrival order
     "pkt_ts_ns": (np.int64, True, False),
     "pkt_direction": (np.uint8, True, False),  # 0 initiator -> responder, 1 back

@@ -23,6 +23,7 @@ import numpy as np
 
 from trafficlm.capture.batch import PacketBatch, PacketStatus, TcpFlag
 from trafficlm.flows.config import FlowConfig
+from trafficlm.flows.context import SessionContext
 from trafficlm.flows.records import (
     FLOW_COLUMNS,
     TCP_FLAG_NAMES,
@@ -44,6 +45,8 @@ class FlowTableStats:
     flows_created: int = 0
     flows_emitted: int = 0
     end_reasons: Counter = field(default_factory=Counter)
+
+    context_evicted: int = 0  # flows the session context forgot inside its window
 
     @property
     def evicted(self) -> int:
@@ -92,6 +95,7 @@ class FlowTable:
         self._slot_key: list[bytes | None] = [None] * self._capacity
         self._slots: dict[bytes, int] = {}
         self._pending: list[FlowBatch] = []
+        self.context = SessionContext(self.config.context_window_s)
         self.now_ns = np.iinfo(np.int64).min
 
     def __len__(self) -> int:
@@ -299,6 +303,8 @@ class FlowTable:
         cols["start_ns"][slots] = p.ts[first]
         cols["last_ns"][slots] = p.ts[first]
         cols["init_is_low"][slots] = init_is_low
+        self.context.assign(cols, slots)
+        self.stats.context_evicted = self.context.evicted
 
     def _accumulate(self, plan: _Plan, p: _Sorted, batch: PacketBatch) -> None:
         """Add the batch's packets to their flows' counters and first-packet rows."""

@@ -25,6 +25,7 @@ HELP = {
     "flows_scored": "completed flows the model scored",
     "flows_shed": "completed flows not scored because scoring was behind",
     "flows_evicted": "flows ended early because the flow table was full",
+    "flows_context_evicted": "flows the session context forgot inside its window (host cap)",
     "alerts": "alerts written, by class",
     "alert_lines_dropped": "EVE lines dropped while the output could not be written",
     "write_errors": "failed writes to the EVE file, by errno name",

@@ -151,5 +151,6 @@ class FlowStage(threading.Thread):
     def _hand_on(self, flows: FlowBatch, shed: bool = True) -> None:
         self.metrics.set("open_flows", len(self.table))
         self.metrics.set_total("flows_evicted", self.table.stats.evicted)
+        self.metrics.set_total("flows_context_evicted", self.table.stats.context_evicted)
         if len(flows):
             self.pending.put(flows, shed)
