@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from trafficlm.model import ModelError, TrafficModel
@@ -102,6 +103,11 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert 0 <= results["model"]["macro_f1"] <= 1
     assert set(results["baselines"]) == {"knn_sequences", "random_forest_flow_stats"}
     assert "probe" in results
+    audit = results["shortcut_audit"]["fields"]
+    assert "session context" not in audit  # this recipe's tokenizer has none
+    assert {"TTL class", "TCP window", "payload bytes"} <= set(audit)
+    assert all(0 <= row["verdicts_changed"] <= 1 for row in audit.values())
+    assert "## Shortcut audit" in written
     assert set(results["leave_one_attack_out"]) == {"DNS Tunnel", "HTTP Evasion"}
     assert results["split"]["test"]["captures"] == 3
     card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})
@@ -244,3 +250,54 @@ def test_report_names_absent_and_small_classes():
     assert "Fewer than 20 test flows: BENIGN (3), PortScan (3). One flow is 33.3% of BENIGN" in text
     results["labels"].remove("DoS Syn Flood")
     assert "No test flow of" not in markdown(results)
+
+
+def test_the_audit_shuffles_one_field_across_flows_and_nothing_else():
+    from trafficlm.tokenizer import vocab as V
+    from trafficlm.training.audit import shuffled
+
+    vocab = V.Vocabulary(context=True)
+    ttl, window = vocab["ttl"], vocab["tcp_window"]
+    rng = np.random.default_rng(0)
+    ids = np.where(rng.random((50, 30)) < 0.5, ttl.base + rng.integers(0, ttl.size, (50, 30)),
+                   window.base + rng.integers(0, window.size, (50, 30)))
+    out = shuffled(ids, vocab, ["ttl"], rng)
+    in_ttl = (ids >= ttl.base) & (ids < ttl.base + ttl.size)
+    assert (out[~in_ttl] == ids[~in_ttl]).all()  # other fields stay where they were
+    assert sorted(out[in_ttl]) == sorted(ids[in_ttl])  # the field's mix is kept ...
+    assert (out[in_ttl] != ids[in_ttl]).mean() > 0.5  # ... and what it said per flow is gone
+
+
+def test_unseen_conditions_train_on_fast_paths_and_test_on_slow_ones_and_unseen_programs(
+        tmp_path):
+    from trafficlm.training.config import Recipe
+    from trafficlm.training.datasets.flowset import FlowSet
+    from trafficlm.training.split import split_by_group
+    from trafficlm.training.unseen_conditions import condition_split
+
+    programs = {"run1": "nginx", "run2": "lighttpd", "run3": "apache2", "run4": "nginx"}
+    for run, program in programs.items():
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "manifest.json").write_text(json.dumps(
+            {"conditions": {"services": {"http": {"program": program}}}}))
+    groups = np.array([g for g in (*programs, "corpus-0") for _ in range(4)], dtype=object)
+    rtt = np.array([*[10, 50, 150, 300] * 4, *[np.nan] * 4], np.float32)
+    n = len(groups)
+    flows = FlowSet(ids=np.zeros((n, 4), np.int32), labels=np.full(n, "BENIGN", dtype=object),
+                    capture=groups.copy(), group=groups, start_ns=np.arange(n),
+                    sequence_features=np.zeros((n, 1), np.float32),
+                    flow_features=np.zeros((n, 1), np.float32), path_rtt_ms=rtt)
+    recipe = Recipe()
+    recipe.data.testbed = [str(tmp_path / run) for run in programs]
+    recipe.evaluate.unseen_programs = ["lighttpd"]
+    parts = condition_split(recipe, flows, split_by_group(flows, ["run3"], ["run4"]))
+
+    def rows(part):
+        return sorted(zip(part.group.tolist(), part.path_rtt_ms.tolist(), strict=True))
+
+    assert {(g, r) for g, r in rows(parts.train) if g != "corpus-0"} == {("run1", 10),
+                                                                         ("run1", 50)}
+    assert sum(g == "corpus-0" for g, _ in rows(parts.train)) == 4  # corpus benign trains
+    assert rows(parts.validation) == [("run3", 10), ("run3", 50)]
+    assert rows(parts.test) == [("run2", 10), ("run2", 50), ("run2", 150), ("run2", 300),
+                                ("run4", 300)]  # 150 ms is neither seen nor unseen

@@ -87,6 +87,12 @@ class EvaluateSection:
     # without its fold (training/corpus_kfold.py)
     corpus_folds: int = bounded(4, 2, 50)
     fold_epochs: int = bounded(3, 1, 10_000)
+    # unseen conditions (training/unseen_conditions.py), with testbed runs: runs drawing one
+    # of these programs and paths this slow are test only; empty: not evaluated
+    unseen_programs: list[str] = field(default_factory=list)
+    seen_rtt_ms: float = bounded(100.0, 0, 100_000, above=True)
+    unseen_rtt_ms: float = bounded(200.0, 0, 100_000, above=True)
+    unseen_epochs: int = bounded(3, 1, 10_000)
 
 
 @dataclass
@@ -163,6 +169,8 @@ def _check(recipe: Recipe, path: Path) -> None:
     if recipe.data.corpus_attacks and not recipe.data.manifest:
         raise ConfigError(f"{path}: data.corpus_attacks needs data.manifest (the corpus's "
                           "MANIFEST.tsv)")
+    if recipe.evaluate.seen_rtt_ms > recipe.evaluate.unseen_rtt_ms:
+        raise ConfigError(f"{path}: evaluate.seen_rtt_ms must not exceed unseen_rtt_ms")
     if recipe.model.hidden_size % recipe.model.num_attention_heads:
         raise ConfigError(f"{path}: model.hidden_size must divide by num_attention_heads")
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.training import baselines
+from trafficlm.training.audit import shortcut_audit
 from trafficlm.training.config import Recipe
 from trafficlm.training.corpus_detection import corpus_detection
 from trafficlm.training.corpus_kfold import corpus_kfold
@@ -29,6 +30,7 @@ from trafficlm.training.metrics import (
 )
 from trafficlm.training.report import write_reports
 from trafficlm.training.split import Split, split_by_group
+from trafficlm.training.unseen_conditions import unseen_conditions
 
 
 def evaluate(recipe: Recipe, say=print) -> dict:
@@ -44,6 +46,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
                "model": _scores(split.test, probs, labels, recipe.evaluate.fprs),
                "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,
                                      labels)}
+    results["shortcut_audit"] = shortcut_audit(model, split.test, recipe.seed)
     results["baselines"] = _baselines(recipe, split, labels)
     say("frozen-encoder probe")
     encoder = Path(recipe.output) / "pretrain" / "model"
@@ -54,6 +57,8 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
+    if recipe.evaluate.unseen_programs and recipe.data.testbed:
+        results["unseen_conditions"] = unseen_conditions(recipe, encoder, flows, split, say)
     if recipe.data.corpus_attacks:
         results["corpus_kfold"] = corpus_kfold(
             recipe, encoder, split,

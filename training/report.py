@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from trafficlm.training.audit import audit_lines
+from trafficlm.training.unseen_conditions import unseen_lines
+
 SYSTEMS = (("TrafficLM (LoRA)", "model"), ("frozen encoder + linear probe", "probe"),
            ("k-NN on packet sequences", "knn_sequences"),
            ("random forest on flow statistics", "random_forest_flow_stats"))
@@ -28,6 +31,7 @@ def _system(results: dict, key: str) -> dict | None:
 def markdown(results: dict) -> str:
     # traffic the model never saw comes first: whole attack captures, each held out by fold
     lines = _kfold_lines(results.get("corpus_kfold"))
+    lines += unseen_lines(results.get("unseen_conditions"))
     lines += ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
     for side, sizes in results["split"].items():
         lines.append(f"| {side} | {sizes['flows']} | {sizes['captures']} | {sizes['groups']} |")
@@ -46,6 +50,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['support']} |")
     lines += _absent_classes(results) + _small_classes(results)
+    lines += audit_lines(results.get("shortcut_audit"))
     open_set = results["open_set"]
     lines += ["", "## Alerts (a non-benign class or the open-set flag)", "",
               f"- attack flows alerted: {_pct(open_set['attack_flows_alerted'])}",

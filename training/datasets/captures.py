@@ -15,8 +15,10 @@ from trafficlm.training.datasets.flowset import FlowSet, flowset_from_flows
 
 def labelled_capture(path: str, label_of: Callable[[FlowBatch], np.ndarray], capture: str,
                      group: str, tokenizer: TrafficTokenizer, cap_per_label: int,
-                     seed: int) -> tuple[FlowSet | None, CaptureReport, int]:
-    """All flows of one capture with their labels, and how many flows had no label (dropped)."""
+                     seed: int, rtt_of: Callable[[FlowBatch], np.ndarray] | None = None,
+                     ) -> tuple[FlowSet | None, CaptureReport, int]:
+    """All flows of one capture with their labels, and how many flows had no label (dropped).
+    ``rtt_of``: each flow's path round trip, where the capture's maker knows it."""
     report = CaptureReport(path)
     batches = list(capture_flows(path, report))
     if not batches:
@@ -25,7 +27,9 @@ def labelled_capture(path: str, label_of: Callable[[FlowBatch], np.ndarray], cap
     labels = label_of(flows)
     labelled = np.flatnonzero(np.array([label is not None for label in labels], dtype=bool))
     keep = _cap_per_label(labels, labelled, cap_per_label, seed)
-    flowset = flowset_from_flows(flows.select(keep), labels[keep], capture, group, tokenizer)
+    kept = flows.select(keep)
+    flowset = flowset_from_flows(kept, labels[keep], capture, group, tokenizer,
+                                 None if rtt_of is None else rtt_of(kept))
     return flowset, report, len(flows) - len(labelled)
 
 

@@ -27,6 +27,8 @@ class FlowSet:
     start_ns: np.ndarray  # int64 [n]
     sequence_features: np.ndarray  # float32 [n, 2 * BASELINE_PACKETS]: sizes, directions, gaps
     flow_features: np.ndarray  # float32 [n, k]: CICFlowMeter-like flow statistics
+    # float32 [n]: the round trip the testbed gave the flow's path (NaN: not a testbed flow)
+    path_rtt_ms: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -56,7 +58,8 @@ class FlowSet:
 
 
 def flowset_from_flows(flows: FlowBatch, labels: np.ndarray, capture: str, group: str,
-                       tokenizer: TrafficTokenizer) -> FlowSet:
+                       tokenizer: TrafficTokenizer,
+                       path_rtt_ms: np.ndarray | None = None) -> FlowSet:
     n = len(flows)
     return FlowSet(
         ids=tokenizer.encode(flows).ids,
@@ -66,6 +69,8 @@ def flowset_from_flows(flows: FlowBatch, labels: np.ndarray, capture: str, group
         start_ns=flows.start_ns.copy(),
         sequence_features=sequence_features(flows),
         flow_features=flow_features(flows),
+        path_rtt_ms=(np.full(n, np.nan, np.float32) if path_rtt_ms is None
+                     else np.asarray(path_rtt_ms, np.float32)),
     )
 
 
