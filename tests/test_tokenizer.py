@@ -142,3 +142,16 @@ def test_tokenize_command_jsonl_and_flow_filter(capsys):
     assert table.count("\nflow ") + table.startswith("flow ") == 1
     assert f"flow {wanted}" in table and "tcp flags SA" in table and "payload 48 bytes" in table
     assert main(["tokenize", DEMO, "--flow", "1"]) == 1
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_provenance_read_back_from_ids_is_the_encoders(context):
+    from trafficlm.tokenizer.provenance import provenance_of_ids
+
+    tokenizer = TrafficTokenizer(TokenizerConfig(context=context))
+    flows = flows_of(str(REPO / "pcaps" / "testbed-mixed.pcap"))
+    recorded = tokenizer.provenance(flows)
+    read_back = provenance_of_ids(tokenizer.vocab, tokenizer.encode(flows).ids)
+    for name in ("slot", "packet", "byte_offset"):
+        assert (getattr(read_back, name) == getattr(recorded, name)).all(), name
+    assert (recorded.slot == Slot.PAYLOAD).any() and (recorded.packet >= 3).any()

@@ -108,6 +108,10 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert {"TTL class", "TCP window", "payload bytes"} <= set(audit)
     assert all(0 <= row["verdicts_changed"] <= 1 for row in audit.values())
     assert "## Shortcut audit" in written
+    explained = results["explanations"]
+    assert explained and all(r["explained"] >= 1 for r in explained.values())
+    assert all(abs(sum(r[k] for k in ("payload", "session", "network", "flow")) - 1) < 0.01
+               for r in explained.values())
     assert set(results["leave_one_attack_out"]) == {"DNS Tunnel", "HTTP Evasion"}
     assert results["split"]["test"]["captures"] == 3
     card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})

@@ -46,21 +46,30 @@ def evidence(model: TrafficModel, ids: np.ndarray, slots: np.ndarray, packets: n
              offsets: np.ndarray, directions: list[str], scores: np.ndarray,
              top: int = 3) -> list[str]:
     """The ``top`` strongest pieces of one flow's evidence, in words."""
-    pieces: list[tuple[float, str]] = []
+    return [text for _, text in ranked_evidence(model, ids, slots, packets, offsets, directions,
+                                                scores)[:top]]
+
+
+def ranked_evidence(model: TrafficModel, ids: np.ndarray, slots: np.ndarray,
+                    packets: np.ndarray, offsets: np.ndarray, directions: list[str],
+                    scores: np.ndarray) -> list[tuple[Slot, str]]:
+    """Every piece of one flow's evidence that speaks for the verdict, strongest first, with
+    the kind of token it rests on (payload runs count as one piece)."""
+    pieces: list[tuple[float, Slot, str]] = []
     visible = ~np.isin(slots, HIDDEN_SLOTS) & (ids != V.PAD)
     payload = visible & (slots == Slot.PAYLOAD)
     for i in np.flatnonzero(visible & ~payload):
-        pieces.append((float(scores[i]), _field_piece(model, int(ids[i]), Slot(slots[i]),
-                                                      int(packets[i]), directions)))
+        pieces.append((float(scores[i]), Slot(slots[i]), _field_piece(
+            model, int(ids[i]), Slot(slots[i]), int(packets[i]), directions)))
     for packet in np.unique(packets[payload]):
         at = np.flatnonzero(payload & (packets == packet))
         for start in range(0, len(at), PAYLOAD_RUN):
             run = at[start : start + PAYLOAD_RUN]
-            pieces.append((float(scores[run].sum()),
+            pieces.append((float(scores[run].sum()), Slot.PAYLOAD,
                            _payload_piece(model, ids[run], offsets[run], int(packet),
                                           directions)))
     pieces.sort(key=lambda p: -p[0])
-    return [text for weight, text in pieces[:top] if weight > 0]
+    return [(slot, text) for weight, slot, text in pieces if weight > 0]
 
 
 def _where(packet: int, directions: list[str]) -> str:

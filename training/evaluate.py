@@ -20,6 +20,7 @@ from trafficlm.training.corpus_kfold import corpus_kfold
 from trafficlm.training.data import labelled_flows, unseen_manifest_captures
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.manifest import read_manifest
+from trafficlm.training.explanations import explanation_kinds
 from trafficlm.training.finetune import calibrate, finetune
 from trafficlm.training.metrics import (
     confusion,
@@ -47,6 +48,7 @@ def evaluate(recipe: Recipe, say=print) -> dict:
                "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,
                                      labels)}
     results["shortcut_audit"] = shortcut_audit(model, split.test, recipe.seed)
+    results["explanations"] = explanation_kinds(model, split.test, recipe.seed)
     results["baselines"] = _baselines(recipe, split, labels)
     say("frozen-encoder probe")
     encoder = Path(recipe.output) / "pretrain" / "model"

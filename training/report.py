@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from trafficlm.training.audit import audit_lines
+from trafficlm.training.explanations import explanation_lines
 from trafficlm.training.unseen_conditions import unseen_lines
 
 SYSTEMS = (("TrafficLM (LoRA)", "model"), ("frozen encoder + linear probe", "probe"),
@@ -51,6 +52,7 @@ def markdown(results: dict) -> str:
                      f"{m['support']} |")
     lines += _absent_classes(results) + _small_classes(results)
     lines += audit_lines(results.get("shortcut_audit"))
+    lines += explanation_lines(results.get("explanations"))
     open_set = results["open_set"]
     lines += ["", "## Alerts (a non-benign class or the open-set flag)", "",
               f"- attack flows alerted: {_pct(open_set['attack_flows_alerted'])}",
