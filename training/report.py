@@ -123,6 +123,7 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
         return []
     s = corpus["summary"]
     lines = ["", "## Whole captures through triage (corpus captures never read in training)", "",
+             *_staged_line(s),
              f"- attack captures with an alert of a fitting class: "
              f"{_pct(s['attacks_with_fitting_alert'])} of {s['attack_captures']} "
              f"(any alert: {_pct(s['attacks_with_any_alert'])})",
@@ -138,6 +139,14 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
     for label, r in corpus["per_label"].items():
         lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} |")
     return lines
+
+
+def _staged_line(summary: dict) -> list[str]:
+    if not summary.get("staged_captures"):
+        return []
+    return [f"- sim-to-real: of the {summary['staged_captures']} attack captures whose family "
+            "the testbed stages (scans, brute force, floods, slow DoS, web attacks, tunnels), "
+            f"{_pct(summary['staged_with_fitting_alert'])} alerted with a fitting class"]
 
 
 def _pct(value: float | None) -> str:
