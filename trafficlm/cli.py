@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trafficlm import __version__
-from trafficlm.commands import flows, review, sensor, testbed, tokenize, train, triage
+from trafficlm.commands import adapt, flows, review, sensor, testbed, tokenize, train, triage
 from trafficlm.errors import ExitCode, TrafficLMError
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
     sensor.add_parser(commands)
     review.add_parser(commands)
+    adapt.add_parser(commands)
     return parser
 
 

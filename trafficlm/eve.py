@@ -15,7 +15,8 @@ APP_PROTOCOLS = {80: "http", 443: "tls", 8080: "http", 22: "ssh", 21: "ftp", 53:
                  25: "smtp", 1883: "mqtt"}
 
 
-def eve_alert(session: dict, labels: list[str], model_name: str, explanation: str) -> str:
+def eve_alert(session: dict, labels: list[str], model: dict[str, list[str]],
+              explanation: str) -> str:
     """One EVE line for one session."""
     verdict = session["verdict"]
     index = labels.index(verdict) if verdict in labels else len(labels)
@@ -31,7 +32,7 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
             "signature": f"TrafficLM {verdict}",
             "category": "Unknown Traffic" if index == len(labels) else "Attempted Attack",
             "severity": int(session["severity"]),
-            "metadata": {"model": [model_name], "flows": [str(session["flows"])]},
+            "metadata": {**model, "flows": [str(session["flows"])]},
         },
         "flow": {"pkts_toserver": int(session["pkts_toserver"]),
                  "pkts_toclient": int(session["pkts_toclient"]),
@@ -57,9 +58,11 @@ def eve_alert(session: dict, labels: list[str], model_name: str, explanation: st
     return json.dumps(event, ensure_ascii=False)
 
 
-def eve_lines(sessions: pl.DataFrame, labels: list[str], model_name: str) -> list[str]:
-    """One EVE alert line per session row, each with its explanation."""
-    return [eve_alert(row, labels, model_name, explanation(row))
+def eve_lines(sessions: pl.DataFrame, labels: list[str], model: dict[str, list[str]]
+              ) -> list[str]:
+    """One EVE alert line per session row, each with its explanation; ``model``: the
+    model's metadata (``TrafficModel.metadata``)."""
+    return [eve_alert(row, labels, model, explanation(row))
             for row in sessions.iter_rows(named=True)]
 
 

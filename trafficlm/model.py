@@ -29,6 +29,7 @@ from trafficlm.model_files import (  # noqa: F401 - callers import these three f
     check_weights,
     read_json,
 )
+from trafficlm.site_adapter import apply_adapter, check_adapter
 from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
 from trafficlm.tokenizer import vocab as V
 
@@ -106,9 +107,10 @@ class Calibration:
 
 
 class TrafficModel:
-    """A loaded model directory: tokenizer, classifier, labels, calibration."""
+    """A loaded model directory: tokenizer, classifier, labels, calibration; with
+    ``adapter``, a site adapter's updates merged in and its site calibration in use."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, adapter: str | Path | None = None) -> None:
         self.directory = Path(directory)
         self._check_files()
         config = check_config(self.directory)
@@ -116,8 +118,23 @@ class TrafficModel:
         self.tokenizer = self._tokenizer(config["max_position_embeddings"])
         self.labels = check_labels(self.directory, BENIGN)
         self.classifier = self._classifier()
+        calibration_dir = self.directory
+        self.adapter: Path | None = None
+        if adapter is not None:
+            self.adapter = Path(adapter)
+            check_adapter(self.adapter, self.directory)
+            self.classifier = apply_adapter(self.classifier, self.adapter)
+            calibration_dir = self.adapter
         self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
-        self.calibration = Calibration.load(self.directory, config["hidden_size"])
+        self.calibration = Calibration.load(calibration_dir, config["hidden_size"])
+
+    @property
+    def metadata(self) -> dict[str, list[str]]:
+        """What EVE alerts name in ``alert.metadata``: the model, and the site adapter."""
+        names = {"model": [self.directory.name]}
+        if self.adapter is not None:
+            names["adapter"] = [self.adapter.name]
+        return names
 
     def _tokenizer(self, positions: int) -> TrafficTokenizer:
         try:

@@ -50,11 +50,11 @@ class ScoringWorker:
         except TrafficLMError as err:  # a bad model: said once, by ``describe``, not a crash
             self.problem = err
 
-    def describe(self) -> tuple[list[str], str]:
-        """(the model's labels, its name), once it loaded; else the reason it did not."""
+    def describe(self) -> tuple[list[str], dict[str, list[str]]]:
+        """(the model's labels, its metadata), once it loaded; else the reason it did not."""
         if self.problem is not None:
             raise self.problem
-        return self.scorer.model.labels, self.scorer.model.directory.name
+        return self.scorer.model.labels, self.scorer.model.metadata
 
     def score(self, path: str, cwd: str, limit: int) -> ScoredCapture:
         """``path`` as the driver named it, read from the driver's working directory
@@ -94,7 +94,7 @@ class RayScoring:
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         try:
             self._workers = [self._actor.remote(recipe) for _ in range(count)]
-            self.labels, self.model_name = _get(self._workers[0].describe.remote())
+            self.labels, self.model_metadata = _get(self._workers[0].describe.remote())
             for worker in self._workers[1:]:
                 _get(worker.describe.remote())
         except BaseException:

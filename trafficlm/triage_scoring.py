@@ -28,6 +28,7 @@ class ScoringRecipe:
     """What a scorer needs to be built anywhere: plain values, so it travels to workers."""
 
     model_dir: str
+    adapter_dir: str | None = None  # triage --adapter: a site adapter on the model
     int8: bool = False
     threshold: float | None = None  # triage --threshold
     fpr: float | None = None  # triage --fpr
@@ -92,7 +93,8 @@ class CaptureScorer:
         from trafficlm.model import TrafficModel
 
         self.recipe = recipe
-        self.model = TrafficModel(recipe.model_dir)  # a bad model directory fails here
+        # a bad model or adapter directory fails here
+        self.model = TrafficModel(recipe.model_dir, recipe.adapter_dir)
         if recipe.int8:
             self.model.quantize()
         self.policy = AlertPolicy.choose(self.model, recipe.threshold, recipe.fpr)
@@ -120,7 +122,7 @@ class FileScoring(Protocol):
     """Where triage's files are scored: ``LocalScoring`` here, ``RayScoring`` on a cluster."""
 
     labels: list[str]
-    model_name: str
+    model_metadata: dict[str, list[str]]
 
     def scored(self, paths: list[str], limit: int = MAX_KEPT_FLOWS
                ) -> Iterator[tuple[int, ScoredCapture]]: ...
@@ -134,7 +136,7 @@ class LocalScoring:
     def __init__(self, recipe: ScoringRecipe) -> None:
         self.scorer = CaptureScorer(recipe)
         self.labels = self.scorer.model.labels
-        self.model_name = self.scorer.model.directory.name
+        self.model_metadata = self.scorer.model.metadata
 
     def scored(self, paths: list[str], limit: int = MAX_KEPT_FLOWS
                ) -> Iterator[tuple[int, ScoredCapture]]:

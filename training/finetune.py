@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from tqdm import tqdm
 
-from trafficlm.model import BENIGN, Calibration, classify, forward, length_batches
+from trafficlm.model import BENIGN, Calibration, classify
 from trafficlm.training.config import Recipe
 from trafficlm.training.datasets.flowset import FlowSet
+from trafficlm.training.fitting import fit_epoch
 from trafficlm.training.metrics import macro_f1
 from trafficlm.training.schedule import LinearSchedule
 
@@ -59,7 +59,7 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
         for name, parameter in model.named_parameters():
             parameter.requires_grad = any(part in HEAD for part in name.split("."))
     y = np.array([index[label] for label in train.labels])
-    weights = _class_weights(y, len(labels), cfg.class_weights == "inverse")
+    weights = class_weights(y, len(labels), cfg.class_weights == "inverse")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=cfg.learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
@@ -69,23 +69,12 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     schedule = LinearSchedule(optimizer, cfg.learning_rate,
                          epochs * -(-len(train) // cfg.batch_size))
     for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for rows in tqdm(length_batches(train.ids, cfg.batch_size, rng),
-                         desc=f"{mode} epoch {epoch + 1}", leave=False):
-            logits, _ = forward(model, train.ids[rows])
-            loss = loss_fn(logits, torch.from_numpy(y[rows]))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            schedule.step()
-            optimizer.step()
-            total += float(loss.item()) * len(rows)
+        loss = fit_epoch(model, train.ids, y, optimizer, loss_fn, schedule, cfg.batch_size,
+                         rng, f"{mode} epoch {epoch + 1}")
         score = macro_f1(validation.labels, predict_labels(model, validation.ids, labels))
-        history.append({"epoch": epoch + 1, "loss": round(total / len(train), 5),
+        history.append({"epoch": epoch + 1, "loss": round(loss, 5),
                         "validation_macro_f1": round(score, 4)})
-        say(f"{mode} epoch {epoch + 1}: loss {total / len(train):.4f}, "
-            f"validation macro-F1 {score:.4f}")
+        say(f"{mode} epoch {epoch + 1}: loss {loss:.4f}, validation macro-F1 {score:.4f}")
         if score > best:
             best, stale = score, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -103,8 +92,9 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
     return FineTuned(model.eval(), labels, history, adapter)
 
 
-def _class_weights(y: np.ndarray, classes: int, inverse: bool) -> np.ndarray:
-    """Rare classes weigh more: 1/count or 1/sqrt(count), mean 1 over present classes."""
+def class_weights(y: np.ndarray, classes: int, inverse: bool) -> np.ndarray:
+    """Rare classes weigh more: 1/count or 1/sqrt(count), mean 1 over present classes
+    (fine-tuning and site adaptation weigh alike)."""
     counts = np.bincount(y, minlength=classes).astype(np.float64)
     present = counts > 0
     weights = np.zeros(classes)
@@ -120,16 +110,23 @@ def predict_labels(model, ids: np.ndarray, labels: list[str]) -> np.ndarray:
 
 def calibrate(model, train: FlowSet, validation: FlowSet, labels: list[str],
               fpr: float) -> Calibration:
+    """The open-set calibration from training flows and benign validation flows."""
+    benign = validation.select(validation.labels == BENIGN)
+    return calibrate_ids(model, train.ids, train.labels,
+                         benign.ids if len(benign) else validation.ids, labels, fpr)
+
+
+def calibrate_ids(model, train_ids: np.ndarray, train_labels: np.ndarray,
+                  benign_ids: np.ndarray, labels: list[str], fpr: float) -> Calibration:
     """Class means and a shared covariance from training embeddings; the threshold from
-    benign validation flows at the chosen false-positive rate."""
-    _, train_emb = classify(model, train.ids)
-    means = np.stack([train_emb[train.labels == label].mean(axis=0) if (
-        train.labels == label).any() else np.zeros(train_emb.shape[1]) for label in labels])
-    centred = train_emb - means[[labels.index(label) for label in train.labels]]
+    held-out benign flows at the chosen false-positive rate."""
+    _, train_emb = classify(model, train_ids)
+    means = np.stack([train_emb[train_labels == label].mean(axis=0) if (
+        train_labels == label).any() else np.zeros(train_emb.shape[1]) for label in labels])
+    centred = train_emb - means[[labels.index(label) for label in train_labels]]
     covariance = np.cov(centred, rowvar=False) + 1e-3 * np.eye(train_emb.shape[1])
     calibration = Calibration(means, np.linalg.inv(covariance), 0.0, fpr)
-    benign = validation.select(validation.labels == BENIGN)
-    val_probs, val_emb = classify(model, benign.ids if len(benign) else validation.ids)
+    val_probs, val_emb = classify(model, benign_ids)
     distances = calibration.distance(val_emb)
     calibration.threshold = float(np.quantile(distances, 1 - fpr))
     calibration.benign_distances = np.sort(distances)

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from trafficlm.rehearsal import sample_rehearsal, save_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, Recipe, require_validation
 from trafficlm.training.data import labelled_flows, recipe_tokenizer
@@ -31,6 +32,8 @@ def finetune_job(recipe: Recipe, say=print) -> Path:
     calibration = calibrate(fine.classifier, split.train, split.validation, fine.labels,
                             recipe.finetune.open_set_fpr)
     out = save_model(fine, calibration, tokenizer, Path(recipe.output) / "model")
+    save_rehearsal(out, *sample_rehearsal(split.train.ids, split.train.labels, recipe.seed),
+                   fine.labels)
     (out / "training.json").write_text(json.dumps(
         {"recipe": recipe.source, "mode": recipe.finetune.mode, "history": fine.history,
          "split": split.describe(), "seconds": round(time.monotonic() - started, 1)},

@@ -34,6 +34,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("captures", nargs="+", metavar="CAPTURE")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR",
                         help="a model directory (default: the bundled model)")
+    parser.add_argument("--adapter", type=Path, metavar="DIR",
+                        help="a site adapter for the model (made by 'trafficlm adapt')")
     cutoff = parser.add_mutually_exclusive_group()
     cutoff.add_argument("--threshold", type=number(float, 0, 1), metavar="X",
                         help="alert when 1 - P(benign) >= X (default: the likeliest class)")
@@ -105,7 +107,9 @@ def _scoring(args: argparse.Namespace) -> FileScoring:
     """Where the files are scored: here, or by workers on a Ray cluster."""
     from trafficlm.triage_scoring import LocalScoring, ScoringRecipe
 
-    recipe = ScoringRecipe(model_dir=os.path.abspath(args.model), int8=args.int8,
+    recipe = ScoringRecipe(model_dir=os.path.abspath(args.model),
+                           adapter_dir=os.path.abspath(args.adapter) if args.adapter else None,
+                           int8=args.int8,
                            threshold=args.threshold, fpr=args.fpr, flow=flow_config(args))
     if args.ray is None:
         return LocalScoring(recipe)
@@ -143,7 +147,7 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
 
     table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_flows,
                                          args.min_brute_force_flows))
-    _write(table.sessions, scoring.labels, scoring.model_name, args.format, out)
+    _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,
                                args.captures))
@@ -216,7 +220,7 @@ def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.D
         .alias("protocol_fields"))
 
 
-def _write(sessions: pl.DataFrame, labels: list[str], model_name: str, fmt: str,
+def _write(sessions: pl.DataFrame, labels: list[str], model: dict[str, list[str]], fmt: str,
            out: OutputFile) -> None:
     import polars as pl
 
@@ -225,7 +229,7 @@ def _write(sessions: pl.DataFrame, labels: list[str], model_name: str, fmt: str,
 
     if fmt == "eve":
         out.writelines(line + "\n" for line in
-                       eve_lines(sessions, labels, model_name))
+                       eve_lines(sessions, labels, model))
         return
     if sessions.is_empty():
         if fmt == "table":

@@ -5,6 +5,8 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
 - ``iface``: interface to capture on (a tap or span port)
 - ``bpf``: capture filter in tcpdump syntax, run in the kernel ("" = everything)
 - ``model``: model directory (default: the bundled model)
+- ``adapter``: a site adapter for the model, made by ``trafficlm adapt`` ("" = none);
+  SIGHUP reloads it with the model, and a bad one keeps the old pair
 - ``eve``: EVE JSON file the alerts and stats events are appended to
 - ``metrics``: ``HOST:PORT`` for Prometheus metrics; "" turns them off
 - ``stats_interval_s``: seconds between stats events in the EVE file (0 = none)
@@ -46,6 +48,7 @@ class SensorConfig:
     iface: str = ""
     bpf: str = ""
     model: str = str(DEFAULT_MODEL_DIR)
+    adapter: str = ""
     eve: str = "eve.json"
     metrics: str = "127.0.0.1:9781"
     stats_interval_s: float = bounded(60.0, 0, DAY_S)

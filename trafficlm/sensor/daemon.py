@@ -52,7 +52,7 @@ class Sensor:
             promiscuous=config.promiscuous))
         self.eve = EveFile(config.eve, self.metrics, config.max_unwritten_lines)
         self.metrics_server = self._serve_metrics()
-        self.model = TrafficModel(config.model)
+        self.model = self._load_model()
         if config.user:
             _drop_privileges(config.user, self.eve)
         self.sessions = LiveSessions(config.session_gap_s, config.session_report_s,
@@ -130,7 +130,7 @@ class Sensor:
         for rule, count in self.sessions.held_back.items():
             self.metrics.set_total("sessions_held_back", count, rule)
         self.metrics.set_total("sessions_context_evicted", self.sessions.context_evicted)
-        self.eve.write(eve_lines(sessions, self.model.labels, self.model.directory.name))
+        self.eve.write(eve_lines(sessions, self.model.labels, self.model.metadata))
 
     def _write_stats(self) -> None:
         self.eve.write([json.dumps({"timestamp": _now_iso(), "event_type": "stats",
@@ -151,11 +151,16 @@ class Sensor:
         except TrafficLMError as err:
             self.say(f"SIGHUP: {err}; still writing to the old file")
         try:
-            self.model = TrafficModel(self.config.model)
-            self.say(f"SIGHUP: reopened {self.config.eve}, reloaded {self.config.model}")
+            self.model = self._load_model()
+            adapter = f" with adapter {self.config.adapter}" if self.config.adapter else ""
+            self.say(f"SIGHUP: reopened {self.config.eve}, reloaded {self.config.model}"
+                     f"{adapter}")
         except Exception as err:  # a half-copied model must not end the daemon
             reason = err if isinstance(err, TrafficLMError) else f"{type(err).__name__}: {err}"
             self.say(f"SIGHUP: keeping the current model: {reason}")
+
+    def _load_model(self) -> TrafficModel:
+        return TrafficModel(self.config.model, self.config.adapter or None)
 
     def _shut_down(self, capture: CaptureStage, flows: FlowStage) -> int:
         capture.join()

@@ -1,0 +1,77 @@
+"""Site adapters: what adapt refuses, and (with a model that ships a rehearsal set) a real
+fit on site traffic that silences the site's false alerts and keeps the attacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from trafficlm.adapt import AdaptError, read_feedback
+from trafficlm.cli import main
+from trafficlm.feedback import FeedbackError, Mark, append
+from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
+from trafficlm.model_files import ModelError
+from trafficlm.rehearsal import REHEARSAL_FILE, load_rehearsal
+from trafficlm.site_adapter import ADAPTER_FILES, check_adapter, weights_hash
+
+ALERT = {"timestamp": "2026-12-01T00:00:00.000000+0000", "src_ip": "10.0.0.1",
+         "dest_ip": "10.0.0.2", "dest_port": 21, "proto": "TCP",
+         "alert": {"signature": "TrafficLM FTP-Patator"},
+         "trafficlm": {"session_id": 1, "flows": 40, "content_hashes": ["00000000000000ff"]}}
+
+
+def test_an_adapter_for_another_base_model_is_refused(tmp_path):
+    adapter = tmp_path / "site"
+    adapter.mkdir()
+    for name in ADAPTER_FILES:
+        (adapter / name).write_text("{}")
+    (adapter / "adapter.json").write_text(json.dumps(
+        {"base_model": {"name": "other", "sha256": "ab" * 32}}))
+    with pytest.raises(ModelError, match="fitted on base model 'other'"):
+        check_adapter(adapter, DEFAULT_MODEL_DIR)
+    (adapter / "adapter.json").write_text(json.dumps(
+        {"base_model": {"name": "default", "sha256": weights_hash(DEFAULT_MODEL_DIR)}}))
+    assert check_adapter(adapter, DEFAULT_MODEL_DIR)["base_model"]["name"] == "default"
+    (adapter / "adapter_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelError, match="pickled weights"):
+        check_adapter(adapter, DEFAULT_MODEL_DIR)
+
+
+def test_a_damaged_adapter_is_one_line_and_triage_stops_before_reading(tmp_path, capsys):
+    adapter = tmp_path / "site"
+    adapter.mkdir()
+    for name in ADAPTER_FILES:
+        (adapter / name).write_text("{}")
+    (adapter / "adapter.json").write_text(json.dumps(
+        {"base_model": {"name": "default", "sha256": weights_hash(DEFAULT_MODEL_DIR)}}))
+    code = main(["triage", str(DEFAULT_MODEL_DIR / "config.json"), "--adapter", str(adapter)])
+    assert code == 1
+    assert "cannot load the adapter" in capsys.readouterr().err
+
+
+def test_a_model_without_rehearsal_cannot_be_adapted(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    (model / REHEARSAL_FILE).unlink(missing_ok=True)
+    with pytest.raises(ModelError, match="predates site adaptation"):
+        load_rehearsal(model, TrafficModel(model).labels)
+
+
+def test_feedback_for_adapt_is_checked(tmp_path):
+    log = tmp_path / "feedback.jsonl"
+    append(log, ALERT, Mark("false-positive", note="the backup job"))
+    append(log, ALERT, Mark("true-positive", "FTP-Patator"))
+    labels = TrafficModel(DEFAULT_MODEL_DIR).labels
+    feedback = read_feedback(log, labels)
+    assert feedback.lines == 2 and feedback.benign == {0xFF} and feedback.attacks == {
+        0xFF: "FTP-Patator"}
+    append(log, ALERT, Mark("true-positive", "Ransomware"))
+    with pytest.raises(AdaptError, match="'Ransomware', which the base model does not know"):
+        read_feedback(log, labels)
+    lines = log.read_text().splitlines()
+    lines[0] = lines[0].replace("the backup job", "nothing to see")
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FeedbackError, match=r"feedback.jsonl:1: its content does not match"):
+        read_feedback(log, labels)

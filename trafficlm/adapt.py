@@ -1,0 +1,301 @@
+"""``trafficlm adapt``: fit a site adapter on a network's own normal traffic.
+
+The site's flows are its BENIGN examples; the base model's rehearsal set
+(``rehearsal``) keeps every attack class in the fit, so the adapter learns
+the site without forgetting the attacks. Analyst feedback adds what the
+site's people said: false positives become benign examples, true positives
+examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
+
+A baseline can hold an attack. Flows the base model calls an attack with
+confidence ``GUARD_CONFIDENCE`` or more are kept out of the fit (unless an
+analyst marked them false positives) and listed in the report, never
+absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
+time, are not fitted either: the report compares false alerts on them with
+and without the adapter.
+
+Bounded: at most ``MAX_SITE_FLOWS`` flows are read (the rest counted, not
+read) and at most ``MAX_DISTINCT`` distinct token sequences kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trafficlm.capture import CaptureReport, find_captures
+from trafficlm.detect import score_flows
+from trafficlm.errors import TrafficLMError
+from trafficlm.feedback import read_log
+from trafficlm.flows import FlowBatch
+from trafficlm.flows.frame import flows_frame
+from trafficlm.model import BENIGN, TrafficModel, classify
+from trafficlm.pipeline import capture_flows
+from trafficlm.rehearsal import load_rehearsal
+from trafficlm.site_adapter import weights_hash
+from trafficlm.site_report import adapter_report
+
+MAX_SITE_FLOWS = 2_000_000
+MAX_DISTINCT = 200_000
+HELD_BACK = 0.2
+GUARD_CONFIDENCE = 0.9
+FEEDBACK_WEIGHT = 20
+CALIBRATION_EVERY = 10  # every 10th distinct benign sequence sets the site threshold
+EPOCHS, BATCH, LEARNING_RATE = 2, 32, 1e-3
+LORA = {"r": 8, "lora_alpha": 16, "target_modules": ["query", "key", "value", "dense"],
+        "modules_to_save": ["classifier", "pooler"], "lora_dropout": 0.05}
+
+
+class AdaptError(TrafficLMError):
+    """Site traffic or feedback that cannot make an adapter."""
+
+
+@dataclass
+class SiteTraffic:
+    """Every flow read (its start, content hash, base verdict) and the distinct ids."""
+
+    starts: list[np.ndarray] = field(default_factory=list)
+    hashes: list[np.ndarray] = field(default_factory=list)
+    base_alerts: list[np.ndarray] = field(default_factory=list)
+    guarded: list[np.ndarray] = field(default_factory=list)
+    distinct: dict[int, np.ndarray] = field(default_factory=dict)
+    captures: list[dict] = field(default_factory=list)
+    excluded: Counter = field(default_factory=Counter)  # (src, dst, port, class) -> flows
+    unread_flows: int = 0
+    over_distinct: int = 0
+
+    @property
+    def flows(self) -> int:
+        return sum(len(s) for s in self.starts)
+
+    def column(self, name: str) -> np.ndarray:
+        parts = getattr(self, name)
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def read_site(model: TrafficModel, paths: list[str], say=print) -> SiteTraffic:
+    """Score the site's captures with the base model, keeping what the fit needs."""
+    found = find_captures(paths)
+    for line in found.skipped:
+        say(line)
+    if not found.paths:
+        raise AdaptError(f"no captures found in {', '.join(paths)}")
+    site = SiteTraffic()
+    for path in found.paths:
+        if site.flows >= MAX_SITE_FLOWS:  # listed as not read; its flows are not counted
+            site.captures.append({"path": path, "sha256": _file_hash(path), "flows": 0,
+                                  "read": False})
+            continue
+        report = CaptureReport(path)
+        read = 0
+        for flows in capture_flows(path, report):
+            room = MAX_SITE_FLOWS - site.flows
+            if room <= 0:
+                site.unread_flows += len(flows)
+                continue
+            if len(flows) > room:
+                site.unread_flows += len(flows) - room
+                flows = flows.select(np.arange(room))
+            _add_batch(model, site, flows)
+            read += len(flows)
+        for line in report.problems():
+            say(line)
+        site.captures.append({"path": path, "sha256": _file_hash(path), "flows": read,
+                              "read": True})
+        say(f"{path}: {read:,} flows")
+    if not site.flows:
+        raise AdaptError(f"no flows in {', '.join(paths)}")
+    return site
+
+
+def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch) -> None:
+    scores = score_flows(model, flows)
+    guarded = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE)
+    site.starts.append(flows.start_ns.copy())
+    site.hashes.append(scores.content_hash.astype(np.uint64))
+    site.base_alerts.append((scores.label != BENIGN) | scores.unlike_training)
+    site.guarded.append(guarded)
+    if guarded.any():
+        frame = flows_frame(flows.select(guarded))
+        for src, dst, port, label in zip(frame["src_ip"], frame["dst_ip"], frame["dst_port"],
+                                         scores.label[guarded], strict=True):
+            site.excluded[src, dst, int(port), str(label)] += 1
+    ids = model.tokenizer.encode(flows).ids
+    for row, key in zip(*np.unique(scores.content_hash, return_index=True)[::-1], strict=True):
+        if int(key) in site.distinct:
+            continue
+        if len(site.distinct) >= MAX_DISTINCT:
+            site.over_distinct += 1
+            continue
+        site.distinct[int(key)] = ids[row]
+
+
+def _file_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as capture:
+        for block in iter(lambda: capture.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Feedback:
+    """Content hashes analysts marked, and the class of each true positive."""
+
+    benign: set[int] = field(default_factory=set)
+    attacks: dict[int, str] = field(default_factory=dict)
+    lines: int = 0
+
+
+def read_feedback(path: Path | None, labels: list[str]) -> Feedback:
+    """The log's marks (its chain checked: an edited log is refused)."""
+    out = Feedback()
+    if path is None:
+        return out
+    for record in read_log(Path(path)):
+        out.lines += 1
+        hashes = {int(h, 16) for h in record.get("content_hashes") or []}
+        if record["verdict"] == "false-positive":
+            out.benign |= hashes
+        else:
+            label = record.get("class") or (record["alert"].get("signature") or "").removeprefix(
+                "TrafficLM ")
+            if label not in labels or label == BENIGN:
+                raise AdaptError(f"{path}: a true positive of class {label!r}, which the base "
+                                 f"model does not know (classes: {', '.join(labels)})")
+            out.attacks.update(dict.fromkeys(hashes, label))
+    return out
+
+
+@dataclass
+class FitData:
+    """What the adapter is fitted on, and what it is judged on."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    calibration_ids: np.ndarray  # distinct benign site sequences left out of the fit
+    held_hashes: np.ndarray  # the held-back flows' content hashes (one per flow)
+    held_base_alerts: np.ndarray
+    counts: dict
+
+
+def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray, np.ndarray]
+             ) -> FitData:
+    starts, hashes = site.column("starts"), site.column("hashes").astype(np.uint64)
+    guarded = site.column("guarded").astype(bool)
+    split_ns = np.quantile(starts, 1 - HELD_BACK, method="lower")
+    fitted = starts < split_ns if (starts < split_ns).any() else np.ones(len(starts), bool)
+    marked_benign = np.isin(hashes, np.fromiter(feedback.benign, np.uint64, len(feedback.benign)))
+    marked_attack = np.isin(hashes, np.fromiter(feedback.attacks, np.uint64,
+                                                len(feedback.attacks)))
+    normal = fitted & (~guarded | marked_benign) & ~marked_attack
+    benign = [h for h in np.unique(hashes[normal]).tolist() if h in site.distinct]
+    calibration = benign[::CALIBRATION_EVERY]
+    trained = [h for k, h in enumerate(benign) if k % CALIBRATION_EVERY]
+    fp = [h for h in feedback.benign if h in site.distinct]
+    tp = [h for h in feedback.attacks if h in site.distinct]
+    rows = [site.distinct[h] for h in trained] + [site.distinct[h] for h in fp + tp] * (
+        FEEDBACK_WEIGHT)
+    labels = [BENIGN] * len(trained) + ([BENIGN] * len(fp) + [feedback.attacks[h] for h in tp]
+                                        ) * FEEDBACK_WEIGHT
+    if not trained:
+        raise AdaptError("no benign site flow is left to fit once the held-back slice and the "
+                         "flows the base model calls attacks are set aside")
+    ids = np.concatenate([np.stack(rows), rehearsal[0]])
+    held = ~fitted
+    counts = {"flows_read": site.flows, "flows_fitted_part": int(fitted.sum()),
+              "flows_held_back": int(held.sum()), "distinct_benign_fitted": len(trained),
+              "distinct_benign_for_threshold": len(calibration),
+              "flows_excluded_as_attacks": int((fitted & guarded & ~marked_benign).sum()),
+              "feedback_false_positive_sequences": len(fp),
+              "feedback_true_positive_sequences": len(tp),
+              "rehearsal_flows": len(rehearsal[0])}
+    return FitData(ids, np.concatenate([np.array(labels, dtype=object), rehearsal[1]]),
+                   np.stack([site.distinct[h] for h in calibration or trained[:1]]),
+                   hashes[held], site.column("base_alerts").astype(bool)[held], counts)
+
+
+def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
+    """A LoRA adapter (peft) on the base classifier, fitted on ``data``."""
+    from peft import LoraConfig, get_peft_model
+
+    from trafficlm.training.finetune import class_weights
+    from trafficlm.training.fitting import fit_epoch
+    from trafficlm.training.schedule import LinearSchedule
+
+    torch.manual_seed(seed)
+    index = {label: i for i, label in enumerate(base.labels)}
+    y = np.array([index[label] for label in data.labels])
+    model = get_peft_model(base.classifier, LoraConfig(task_type="SEQ_CLS", **LORA))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=LEARNING_RATE)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(
+        class_weights(y, len(base.labels), inverse=False)))
+    schedule = LinearSchedule(optimizer, LEARNING_RATE, EPOCHS * -(-len(y) // BATCH))
+    rng = np.random.default_rng(seed)
+    for epoch in range(EPOCHS):
+        loss = fit_epoch(model, data.ids, y, optimizer, loss_fn, schedule, BATCH, rng,
+                         f"adapt epoch {epoch + 1}")
+        say(f"adapt epoch {epoch + 1}: loss {loss:.4f} over {len(y):,} flows")
+    return model.eval()
+
+
+def held_back_alerts(classifier, calibration, data: FitData, site: SiteTraffic,
+                     labels: list[str]) -> int:
+    """How many held-back flows the adapted classifier alerts on (a class, or unlike the
+    site)."""
+    distinct, inverse = np.unique(data.held_hashes, return_inverse=True)
+    known = np.array([int(h) in site.distinct for h in distinct.tolist()])
+    rows = np.stack([site.distinct[int(h)] for h in distinct[known].tolist()]) if known.any() \
+        else np.zeros((0, data.ids.shape[1]), data.ids.dtype)
+    alert = np.zeros(len(distinct), bool)
+    if len(rows):
+        probs, embeddings = classify(classifier, rows)
+        alert[known] = (probs.argmax(axis=1) != labels.index(BENIGN)) | (
+            calibration.distance(embeddings) > calibration.threshold)
+    return int(alert[inverse].sum())
+
+
+def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | None = None,
+          say=print) -> dict:
+    """Fit, calibrate, judge on the held-back slice and write the adapter directory."""
+    from trafficlm.training.finetune import calibrate_ids
+
+    started = time.monotonic()
+    base = TrafficModel(model_dir)
+    feedback = read_feedback(feedback_path, base.labels)
+    rehearsal = load_rehearsal(base.directory, base.labels)
+    site = read_site(base, paths, say)
+    data = fit_data(site, feedback, rehearsal)
+    say(f"fitting on {len(data.ids):,} flows ({data.counts['distinct_benign_fitted']:,} "
+        f"distinct benign site sequences, {len(rehearsal[0]):,} rehearsed)")
+    model = fit_adapter(base, data, say=say)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    merged = model.merge_and_unload().eval()
+    calibration = calibrate_ids(merged, data.ids, data.labels, data.calibration_ids,
+                                base.labels, base.calibration.fpr)
+    calibration.save(out)
+    report = {
+        "base_model": {"name": base.directory.name, "path": str(base.directory),
+                       "sha256": weights_hash(base.directory)},
+        "captures": site.captures, "unread_flows": site.unread_flows,
+        "max_site_flows": MAX_SITE_FLOWS,
+        "distinct_sequences_over_cap": site.over_distinct, **data.counts,
+        "excluded": [{"src_ip": s, "dst_ip": d, "dst_port": p, "class": c, "flows": n}
+                     for (s, d, p, c), n in site.excluded.most_common(50)],
+        "held_back_false_alerts": {
+            "base": int(data.held_base_alerts.sum()),
+            "adapted": held_back_alerts(merged, calibration, data, site, base.labels)},
+        "feedback": {"path": str(feedback_path) if feedback_path else None,
+                     "lines": feedback.lines},
+        "seconds": round(time.monotonic() - started, 1)}
+    (out / "adapter.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (out / "ADAPTER.md").write_text(adapter_report(report), encoding="utf-8")
+    return report

@@ -1,0 +1,43 @@
+"""ADAPTER.md: what a site adapter was fitted on and what it changed, for a person to check."""
+
+from __future__ import annotations
+
+
+def adapter_report(r: dict) -> str:
+    alerts = r["held_back_false_alerts"]
+    held = max(1, r["flows_held_back"])
+    lines = [
+        f"# Site adapter for {r['base_model']['name']}", "",
+        f"- base model: `{r['base_model']['path']}` (weights SHA-256 "
+        f"`{r['base_model']['sha256']}`); the adapter loads on no other",
+        f"- fitted in {r['seconds'] / 60:.1f} min on {r['flows_read']:,} flows read",
+        f"- not read (over the {r['max_site_flows']:,}-flow cap): "
+        f"{r['unread_flows']:,} flows; distinct sequences over the cap: "
+        f"{r['distinct_sequences_over_cap']:,}", "",
+        "## Captures", "", "| capture | SHA-256 | flows |", "| --- | --- | --- |",
+        *(f"| `{c['path']}` | `{c['sha256'][:16]}` | "
+          f"{c['flows'] if c['read'] else 'not read (cap)'} |" for c in r["captures"]), "",
+        "## What the fit used", "",
+        f"- first {r['flows_fitted_part']:,} flows by start time (the last "
+        f"{r['flows_held_back']:,} are held back to judge the adapter)",
+        f"- {r['distinct_benign_fitted']:,} distinct benign site sequences, and "
+        f"{r['distinct_benign_for_threshold']:,} more for the site's open-set threshold",
+        f"- {r['rehearsal_flows']:,} rehearsed flows of the base model's classes (so its attack "
+        "classes are not forgotten)",
+        f"- feedback: {r['feedback']['lines']} line(s) of `{r['feedback']['path']}`: "
+        f"{r['feedback_false_positive_sequences']} false-positive and "
+        f"{r['feedback_true_positive_sequences']} true-positive sequence(s) found in the site's "
+        "flows", "",
+        "## Excluded: flows the base model calls an attack with high confidence", "",
+        f"{r['flows_excluded_as_attacks']:,} flows were kept out of the fit (a baseline may hold "
+        "an attack; an analyst's false-positive mark brings them back in):", "",
+        "| source | destination | port | base verdict | flows |", "| --- | --- | --- | --- | --- |",
+        *(f"| {e['src_ip']} | {e['dst_ip']} | {e['dst_port']} | {e['class']} | {e['flows']} |"
+          for e in r["excluded"]), "",
+        "## False alerts on the held-back site flows", "",
+        "| model | alerted flows | per 10,000 flows |", "| --- | --- | --- |",
+        f"| base | {alerts['base']:,} | {10_000 * alerts['base'] / held:.1f} |",
+        f"| with this adapter | {alerts['adapted']:,} | {10_000 * alerts['adapted'] / held:.1f} |",
+        "",
+    ]
+    return "\n".join(lines)
