@@ -95,7 +95,11 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert set(model.labels) == set(CLASSES)
     assert (tmp_path / "run" / "model" / "adapter" / "adapter_model.safetensors").exists()
 
+    recipe.evaluate.finetune_seeds = [7]
     results = evaluate_job(recipe, say=lambda m: None)
+    seeds = results["seeds"]
+    assert seeds["seeds"] == [1, 7] and seeds["macro_f1"][0] == results["model"]["macro_f1"]
+    assert min(seeds["macro_f1"]) <= seeds["mean"] <= max(seeds["macro_f1"])
     for name in ("results.json", "results.md", "confusion.png"):
         assert (tmp_path / "run" / "evaluation" / name).stat().st_size > 100
     written = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")

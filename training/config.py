@@ -93,6 +93,9 @@ class EvaluateSection:
     seen_rtt_ms: float = bounded(100.0, 0, 100_000, above=True)
     unseen_rtt_ms: float = bounded(200.0, 0, 100_000, above=True)
     unseen_epochs: int = bounded(3, 1, 10_000)
+    # more fine-tuning seeds for the held-out macro-F1's mean and spread (the recipe's own
+    # seed is the first); empty: the shipped model's alone
+    finetune_seeds: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -6,6 +6,7 @@ Writes ``OUTPUT/evaluation/results.json``, ``results.md`` and ``confusion.png``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
     if recipe.evaluate.leave_one_out:
         results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
+    if recipe.evaluate.finetune_seeds:
+        results["seeds"] = _seed_spread(recipe, encoder, split, results["model"]["macro_f1"],
+                                        say)
     if recipe.evaluate.unseen_programs and recipe.data.testbed:
         results["unseen_conditions"] = unseen_conditions(recipe, encoder, flows, split, say)
     if recipe.data.corpus_attacks:
@@ -108,6 +112,22 @@ def _baselines(recipe: Recipe, split: Split, labels: list[str]) -> dict:
     probs = baselines.baseline_probabilities(forest, split.test.flow_features, labels)
     out["random_forest_flow_stats"] = _scores(split.test, probs, labels, cfg.fprs)
     return out
+
+
+def _seed_spread(recipe: Recipe, encoder: Path, split: Split, shipped: float, say) -> dict:
+    """The held-out macro-F1 of fine-tuning again with other seeds, beside the shipped
+    model's: one seed's number can be luck."""
+    scores = [shipped]
+    for seed in recipe.evaluate.finetune_seeds:
+        say(f"fine-tuning again with seed {seed}")
+        fine = finetune(dataclasses.replace(recipe, seed=seed), encoder, split.train,
+                        split.validation, say=lambda m: None)
+        probs, _ = classify(fine.classifier, split.test.ids)
+        predicted = np.array(fine.labels, dtype=object)[probs.argmax(axis=1)]
+        scores.append(round(macro_f1(split.test.labels, predicted), 4))
+    return {"seeds": [recipe.seed, *recipe.evaluate.finetune_seeds], "macro_f1": scores,
+            "mean": round(float(np.mean(scores)), 4),
+            "spread": round(float(np.max(scores) - np.min(scores)), 4)}
 
 
 def _leave_one_out(recipe: Recipe, encoder: Path, split: Split, say) -> dict:

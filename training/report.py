@@ -50,6 +50,7 @@ def markdown(results: dict) -> str:
     for label, m in results["model"]["per_class"].items():
         lines.append(f"| {label} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['support']} |")
+    lines += _seed_lines(results.get("seeds"))
     lines += _absent_classes(results) + _small_classes(results)
     lines += audit_lines(results.get("shortcut_audit"))
     lines += explanation_lines(results.get("explanations"))
@@ -71,6 +72,14 @@ def markdown(results: dict) -> str:
                          f"{_pct(r['benign_false_alarms'])} |")
     lines += _corpus_lines(results.get("corpus_detection"))
     return "\n".join(lines) + "\n"
+
+
+def _seed_lines(seeds: dict | None) -> list[str]:
+    if not seeds:
+        return []
+    return ["", f"Over {len(seeds['seeds'])} fine-tuning seeds ({seeds['seeds']}): macro-F1 "
+            f"{seeds['mean']:.4f} mean, spread {seeds['spread']:.4f} (each: "
+            f"{', '.join(f'{s:.4f}' for s in seeds['macro_f1'])})."]
 
 
 def _absent_classes(results: dict) -> list[str]:
