@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from trafficlm.model import ModelError, TrafficModel
+from trafficlm.rehearsal import load_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.jobs import evaluate_job, finetune_job
@@ -121,6 +122,8 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     card = model_card(recipe, results, {"pretrain": 60.0, "finetune": 30.0})
     assert "## Evaluation (held-out" in card and "k-NN on packet sequences" in card
     assert "pretrain: 1.0 min" in card
+    ids, rehearsed = load_rehearsal(tmp_path / "run" / "model", model.labels)
+    assert set(rehearsed) == set(CLASSES) and len(ids) == len(rehearsed)
 
 
 KFOLD_ATTACKS = ("zeek-traces/ftp__bruteforce.pcap", "ninahonyango-pca/bruteForce.pcapng",
