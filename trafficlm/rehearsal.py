@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from trafficlm.model_files import ModelError
 
 REHEARSAL_FILE = "rehearsal.safetensors"
-PER_CLASS = 300  # flows kept per class
+PER_CLASS = 100  # flows kept per class: enough to remember a class, few enough to fit fast
 
 
 def sample_rehearsal(ids: np.ndarray, labels: np.ndarray, seed: int = 0,

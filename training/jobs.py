@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from trafficlm.rehearsal import sample_rehearsal, save_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, Recipe, require_validation
@@ -32,14 +34,33 @@ def finetune_job(recipe: Recipe, say=print) -> Path:
     calibration = calibrate(fine.classifier, split.train, split.validation, fine.labels,
                             recipe.finetune.open_set_fpr)
     out = save_model(fine, calibration, tokenizer, Path(recipe.output) / "model")
-    save_rehearsal(out, *sample_rehearsal(split.train.ids, split.train.labels, recipe.seed),
-                   fine.labels)
+    _save_rehearsal(recipe, split.train, fine.labels)
     (out / "training.json").write_text(json.dumps(
         {"recipe": recipe.source, "mode": recipe.finetune.mode, "history": fine.history,
          "split": split.describe(), "seconds": round(time.monotonic() - started, 1)},
         indent=1), encoding="utf-8")
     say(f"model saved to {out}")
     return out
+
+
+def rehearsal_job(recipe: Recipe, say=print) -> Path:
+    """Write the rehearsal set of a model fine-tuned before models carried one."""
+    model_dir = Path(recipe.output) / "model"
+    labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+    split = split_by_group(labelled_flows(recipe, recipe_tokenizer(recipe), say),
+                           recipe.data.validation_groups, recipe.data.test_groups,
+                           recipe.source)
+    _save_rehearsal(recipe, split.train, labels)
+    say(f"rehearsal set written to {model_dir}")
+    return model_dir
+
+
+def _save_rehearsal(recipe: Recipe, train, labels: list[str]) -> None:
+    """A class-balanced sample of the training flows, for site adapters (``rehearsal``)."""
+    known = np.isin(train.labels, labels)
+    save_rehearsal(Path(recipe.output) / "model",
+                   *sample_rehearsal(train.ids[known], train.labels[known], recipe.seed),
+                   labels)
 
 
 def evaluate_job(recipe: Recipe, say=print) -> dict:
