@@ -131,3 +131,18 @@ def test_the_floors_are_settings_not_constants():
         reported = live.take_all()
         assert (0 if reported is None else reported.height) == alerted
         assert live.held_back[TOO_FEW] == 1 - alerted
+
+
+def test_one_scan_is_one_alert_whatever_its_probes_were_called():
+    probes = [*(("10.9.0.66", VICTIM, i * 0.01, "PortScan", False) for i in range(30)),
+              *(("10.9.0.66", VICTIM, 0.3 + i * 0.01, "OS Fingerprinting", False)
+                for i in range(8)),
+              *(("10.9.0.66", VICTIM, 0.4 + i * 0.01, "ServiceScan", False) for i in range(3)),
+              ("10.9.0.67", VICTIM, 1.0, "OS Fingerprinting", False)]  # another host, alone
+    table = build_sessions(scored_flows(probes))
+    scan = table.sessions.row(0, named=True)
+    assert table.sessions.height == 1 and scan["verdict"] == "PortScan"
+    assert scan["flows"] == 41 and scan["src_ip"] == "10.9.0.66"
+    # a fingerprinting verdict is a scan's: one lone probe is under the scan floor
+    assert table.held_back["verdict"].to_list() == ["OS Fingerprinting"]
+    assert table.held_back["rule"].to_list() == [TOO_FEW]

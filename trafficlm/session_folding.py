@@ -30,6 +30,7 @@ def with_session_keys(alerted: pl.DataFrame, gap_s: float,
     """``alerted`` plus ``session_src`` and ``session_dst``: the hosts a session is keyed
     by, ``ANY_HOST`` on the side folded away. ``context``: sessions reported before (the
     sensor reports a long flood in parts); a flow joins a fold that one of them began."""
+    alerted = one_verdict_per_scan(alerted)
     by_victim = (is_dos(alerted["verdict"])
                  | _many_hosts(alerted, "dst_ip", "src_ip", gap_s)
                  | _folded_before(alerted, context, "dst_ip", "sources", gap_s))
@@ -43,6 +44,26 @@ def with_session_keys(alerted: pl.DataFrame, gap_s: float,
     return keyed.with_columns(
         pl.when(by_source).then(pl.lit(ANY_HOST)).otherwise(pl.col("dst_ip"))
         .alias("session_dst"))
+
+
+def one_verdict_per_scan(alerted: pl.DataFrame) -> pl.DataFrame:
+    """A scan's flows all take the scan verdict most of its source's scan flows have.
+
+    One nmap run is SYN probes, service probes and fingerprinting probes: the
+    model may call its flows PortScan, ServiceScan and OS Fingerprinting, and
+    each verdict would be an alert of its own. The source's commonest scan
+    verdict (ties: the first name) speaks for all of them: one scan, one alert.
+    """
+    scan = is_scan(pl.col("verdict"))
+    if not alerted.select(scan.any()).item():
+        return alerted
+    dominant = alerted.filter(scan).group_by("src_ip", "verdict").len().sort(
+        ["src_ip", "len", "verdict"], descending=[False, True, False]).unique(
+        "src_ip", keep="first", maintain_order=True).select(
+        "src_ip", pl.col("verdict").alias("_scan_verdict"))
+    return alerted.join(dominant, on="src_ip", how="left", maintain_order="left").with_columns(
+        pl.when(scan).then(pl.col("_scan_verdict")).otherwise(pl.col("verdict"))
+        .alias("verdict")).drop("_scan_verdict")
 
 
 def _folded_before(flows: pl.DataFrame, context: pl.DataFrame | None, host: str,

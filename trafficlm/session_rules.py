@@ -22,7 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 from trafficlm.model_files import UNKNOWN
-from trafficlm.volume_floors import DEFAULT_FLOORS, DOS_WORD, SCAN_WORD, VolumeFloors
+from trafficlm.volume_floors import DEFAULT_FLOORS, DOS_WORD, SCAN_WORDS, VolumeFloors
 
 HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "verdict": pl.String, "flows": pl.UInt32, "rule": pl.String,
@@ -42,7 +42,7 @@ def is_dos(verdict: pl.Expr) -> pl.Expr:
 
 def is_scan(verdict: pl.Expr) -> pl.Expr:
     """Whether a verdict is a scan (a session is then its source's, whatever it probed)."""
-    return verdict.str.contains(SCAN_WORD, literal=True)
+    return pl.any_horizontal(verdict.str.contains(word, literal=True) for word in SCAN_WORDS)
 
 
 def _volume_minimum(verdict: pl.Expr, floors: VolumeFloors) -> pl.Expr:

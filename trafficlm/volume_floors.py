@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
-SCAN_WORD = "Scan"  # PortScan, UDPScan, ServiceScan
+SCAN_WORDS = ("Scan", "Fingerprint")  # PortScan, UDPScan, ServiceScan, OS Fingerprinting
 BRUTE_FORCE_WORDS = ("Patator", "Brute Force")  # SSH-Patator, Web Attack – Brute Force, ...
 
 
@@ -30,7 +30,7 @@ class VolumeFloors:
 
     def by_word(self) -> tuple[tuple[str, int], ...]:
         """(word in the verdict, flows needed); the first word that matches counts."""
-        return ((DOS_WORD, self.dos), (SCAN_WORD, self.scan),
+        return ((DOS_WORD, self.dos), *((word, self.scan) for word in SCAN_WORDS),
                 *((word, self.brute_force) for word in BRUTE_FORCE_WORDS))
 
 
