@@ -41,8 +41,12 @@ class SessionTable:
 
 
 def alerted_flows(flows: pl.DataFrame) -> pl.DataFrame:
-    """The flows worth an alert (an attack class, or unlike training), with their verdict."""
-    return flows.filter((pl.col("label") != BENIGN) | pl.col("unlike_training")).with_columns(
+    """The flows worth an alert (an attack class, or unlike training), with their verdict
+    (flows the sensor held keep the verdict their session keys gave them)."""
+    alerted = flows.filter((pl.col("label") != BENIGN) | pl.col("unlike_training"))
+    if "verdict" in alerted.columns:
+        return alerted
+    return alerted.with_columns(
         pl.when(pl.col("label") == BENIGN).then(pl.lit(UNKNOWN)).otherwise(pl.col("label"))
         .alias("verdict"))
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 DOS_WORD = "DoS"  # in every denial-of-service verdict: "DoS Slowloris", CIC-IDS2017's "DDoS"
 SCAN_WORDS = ("Scan", "Fingerprint")  # PortScan, UDPScan, ServiceScan, OS Fingerprinting
 BRUTE_FORCE_WORDS = ("Patator", "Brute Force")  # SSH-Patator, Web Attack – Brute Force, ...
+# DNS Tunnel, ICMP Tunnel, C2 Beacon: a tunnel carries data over many messages, a beacon is
+# periodic only from its third check-in
+TUNNEL_WORDS = ("Tunnel", "Beacon")
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,13 @@ class VolumeFloors:
     dos: int = 10
     scan: int = 5
     brute_force: int = 5
+    tunnel: int = 3
 
     def by_word(self) -> tuple[tuple[str, int], ...]:
         """(word in the verdict, flows needed); the first word that matches counts."""
         return ((DOS_WORD, self.dos), *((word, self.scan) for word in SCAN_WORDS),
-                *((word, self.brute_force) for word in BRUTE_FORCE_WORDS))
+                *((word, self.brute_force) for word in BRUTE_FORCE_WORDS),
+                *((word, self.tunnel) for word in TUNNEL_WORDS))
 
 
 DEFAULT_FLOORS = VolumeFloors()

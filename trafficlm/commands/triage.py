@@ -63,6 +63,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     floors.add_argument("--min-brute-force-flows", type=number(int, 1),
                         default=DEFAULT_FLOORS.brute_force, metavar="N",
                         help=f"brute force (default {DEFAULT_FLOORS.brute_force})")
+    floors.add_argument("--min-tunnel-flows", type=number(int, 1), default=DEFAULT_FLOORS.tunnel,
+                        metavar="N", help=f"tunnels and beacons (default {DEFAULT_FLOORS.tunnel})")
     scale = parser.add_argument_group("scale-out")
     scale.add_argument("--ray", metavar="ADDRESS",
                        help="score the files on the Ray cluster at ADDRESS (host:port), or "
@@ -146,7 +148,7 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
     from trafficlm.report_html import html_report
 
     table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_flows,
-                                         args.min_brute_force_flows))
+                                         args.min_brute_force_flows, args.min_tunnel_flows))
     _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,

@@ -22,9 +22,10 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
 - ``max_session_flows``: alerted flows held in open sessions; beyond it the oldest
   sessions are reported early
 - ``max_unwritten_lines``: EVE lines kept while the disk is full; beyond it they are dropped
-- ``min_dos_flows``, ``min_scan_flows``, ``min_brute_force_flows``: flows a denial of
-  service, a scan or a brute force needs at one destination before it is alerted on (floors
-  against one lone look-alike flow, as triage's ``--min-*-flows``; see ``session_rules``)
+- ``min_dos_flows``, ``min_scan_flows``, ``min_brute_force_flows``, ``min_tunnel_flows``:
+  flows a denial of service, a scan, a brute force or a tunnel (or beacon) needs at one
+  destination before it is alerted on (floors against one lone look-alike flow, as
+  triage's ``--min-*-flows``; see ``session_rules``)
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ class SensorConfig:
     min_dos_flows: int = bounded(DEFAULT_FLOORS.dos, 1, 1_000_000)
     min_scan_flows: int = bounded(DEFAULT_FLOORS.scan, 1, 1_000_000)
     min_brute_force_flows: int = bounded(DEFAULT_FLOORS.brute_force, 1, 1_000_000)
+    min_tunnel_flows: int = bounded(DEFAULT_FLOORS.tunnel, 1, 1_000_000)
 
     def floors(self) -> VolumeFloors:
-        return VolumeFloors(self.min_dos_flows, self.min_scan_flows, self.min_brute_force_flows)
+        return VolumeFloors(self.min_dos_flows, self.min_scan_flows, self.min_brute_force_flows,
+                            self.min_tunnel_flows)
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of the metrics endpoint; an IPv6 host is written in brackets."""
