@@ -22,7 +22,6 @@ from trafficlm.sensor.metrics import Metrics
 from trafficlm.session_rules import REPORT_CAP
 from trafficlm.sessions import MAX_SESSIONS, build_sessions
 
-from conftest import CORPUS
 from crafted_floods import host_sweep, spoofed_syn_flood
 from scored_rows import scored_flows
 
