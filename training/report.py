@@ -32,6 +32,7 @@ def _system(results: dict, key: str) -> dict | None:
 def markdown(results: dict) -> str:
     # traffic the model never saw comes first: whole attack captures, each held out by fold
     lines = _kfold_lines(results.get("corpus_kfold"))
+    lines += _corpus_lines(results.get("corpus_detection"))
     lines += unseen_lines(results.get("unseen_conditions"))
     lines += ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
     for side, sizes in results["split"].items():
@@ -70,7 +71,6 @@ def markdown(results: dict) -> str:
             lines.append(f"| {label} | {r['test_flows']} | {_pct(r['detected'])} | "
                          f"{_pct(r['as_another_attack'])} | {_pct(r['by_open_set_only'])} | "
                          f"{_pct(r['benign_false_alarms'])} |")
-    lines += _corpus_lines(results.get("corpus_detection"))
     return "\n".join(lines) + "\n"
 
 
@@ -131,7 +131,7 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
     if not corpus:
         return []
     s = corpus["summary"]
-    lines = ["", "## Whole captures through triage (corpus captures never read in training)", "",
+    lines = ["## Whole captures through triage (corpus captures never read in training)", "",
              *_staged_line(s),
              f"- attack captures with an alert of a fitting class: "
              f"{_pct(s['attacks_with_fitting_alert'])} of {s['attack_captures']} "
@@ -147,7 +147,7 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
              "| --- | --- | --- | --- |"]
     for label, r in corpus["per_label"].items():
         lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} |")
-    return lines
+    return [*lines, ""]
 
 
 def _staged_line(summary: dict) -> list[str]:
