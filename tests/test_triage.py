@@ -20,7 +20,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.sessions import explanation
 
 from capture_files import write_pcap
-from conftest import REPO
+from conftest import REPO, corpus_path
 
 MIXED = str(REPO / "pcaps" / "testbed-mixed.pcap")
 ATTACKER, CLIENT = "10.203.0.66", "10.203.0.20"
@@ -197,3 +197,14 @@ def test_mostly_means_most_flows(top_port_flows, ports):
            "highest_dst_port": 1000, "first_seen": seen, "last_seen": seen,
            "share_reset": 0.0, "share_unlike_training": 0.0, "mean_confidence": 0.9}
     assert f"41 destination port(s) ({ports})" in explanation(row)
+
+
+def test_a_capture_with_flows_but_no_alert_reports_none(capsys):
+    """Once a crash: with tshark installed, a report with no session looked up the protocol
+    fields of a flow table that has no columns."""
+    quiet = corpus_path({"path": "suricata-verify/dns__dns-udp-eve-log-answer-only__"
+                                 "dns-udp-google.com-a-aaaa-mx.pcap"})
+    assert main(["triage", quiet]) == 0
+    captured = capsys.readouterr()
+    assert "no suspicious sessions" in captured.out
+    assert "0 alerted in 0 session(s)" in captured.err

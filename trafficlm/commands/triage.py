@@ -209,6 +209,8 @@ def _with_protocol_fields(sessions: pl.DataFrame, alerted: pl.DataFrame) -> pl.D
     from trafficlm.deep_fields import deep_fields, describe, tshark_available
 
     found: dict[int, str] = {}
+    if sessions.is_empty():  # no alert: the alerted flows may be an empty frame, columnless
+        return sessions
     if tshark_available():
         for capture in alerted["capture"].unique().to_list():
             mine = alerted.filter(pl.col("capture") == capture)
