@@ -16,6 +16,12 @@ from trafficlm.model_files import ModelError
 from trafficlm.rehearsal import REHEARSAL_FILE, load_rehearsal
 from trafficlm.site_adapter import ADAPTER_FILES, check_adapter, weights_hash
 
+from conftest import REPO
+
+DEMO = str(REPO / "pcaps" / "loopback-http.pcap")
+MIXED = str(REPO / "pcaps" / "testbed-mixed.pcap")
+ATTACKER = "10.203.0.66"
+
 ALERT = {"timestamp": "2026-12-01T00:00:00.000000+0000", "src_ip": "10.0.0.1",
          "dest_ip": "10.0.0.2", "dest_port": 21, "proto": "TCP",
          "alert": {"signature": "TrafficLM FTP-Patator"},
@@ -75,3 +81,36 @@ def test_feedback_for_adapt_is_checked(tmp_path):
     log.write_text("\n".join(lines) + "\n")
     with pytest.raises(FeedbackError, match=r"feedback.jsonl:1: its content does not match"):
         read_feedback(log, labels)
+
+
+@pytest.mark.slow
+def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path, capsys):
+    """The bundled model calls the demo web server's requests a ServiceScan. An analyst
+    marks that alert a false positive; the site's baseline also holds the testbed's attacks,
+    which the fit must keep out, list, and still alert on afterwards."""
+    eve, log, site = tmp_path / "eve.json", tmp_path / "feedback.jsonl", tmp_path / "site"
+    assert main(["triage", DEMO, "--format", "eve", "--out", str(eve)]) == 0
+    (false_alert,) = [json.loads(line) for line in eve.read_text().splitlines()]
+    assert main(["feedback", str(eve), "--session", str(false_alert["trafficlm"]["session_id"]),
+                 "--verdict", "false-positive", "--feedback", str(log)]) == 0
+    assert main(["adapt", DEMO, MIXED, "--feedback", str(log), "--out", str(site)]) == 0
+    report = json.loads((site / "adapter.json").read_text())
+    excluded = {(e["src_ip"], e["class"]) for e in report["excluded"]}
+    assert {(ATTACKER, "DoS Slowloris"), (ATTACKER, "Web Attack \u2013 Sql Injection")} <= excluded
+    assert not any(src == "127.0.0.1" for src, _ in excluded)  # the marked flows fit as benign
+    assert report["feedback_false_positive_sequences"] >= 1
+    assert "## Excluded" in (site / "ADAPTER.md").read_text()
+    capsys.readouterr()
+
+    assert main(["triage", DEMO, "--adapter", str(site)]) == 0
+    assert "no suspicious sessions" in capsys.readouterr().out
+    adapted = tmp_path / "adapted.json"
+    assert main(["triage", MIXED, "--adapter", str(site), "--format", "eve",
+                 "--out", str(adapted)]) == 0
+    alerts = [json.loads(line) for line in adapted.read_text().splitlines()]
+    from_attacker = {a["alert"]["signature"] for a in alerts if a["src_ip"] == ATTACKER}
+    for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel",
+                  "SSH-Patator", "Web Attack \u2013 XSS"):
+        assert f"TrafficLM {label}" in from_attacker
+    assert all(a["src_ip"] == ATTACKER for a in alerts)  # no benign host became an alert
+    assert {a["alert"]["metadata"]["adapter"][0] for a in alerts} == {"site"}

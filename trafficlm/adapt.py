@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +65,8 @@ class SiteTraffic:
     guarded: list[np.ndarray] = field(default_factory=list)
     distinct: dict[int, np.ndarray] = field(default_factory=dict)
     captures: list[dict] = field(default_factory=list)
-    excluded: Counter = field(default_factory=Counter)  # (src, dst, port, class) -> flows
+    # (src, dst, class) -> [flows, lowest port, highest port]
+    excluded: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     unread_flows: int = 0
     over_distinct: int = 0
 
@@ -79,8 +79,10 @@ class SiteTraffic:
         return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def read_site(model: TrafficModel, paths: list[str], say=print) -> SiteTraffic:
-    """Score the site's captures with the base model, keeping what the fit needs."""
+def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=print
+              ) -> SiteTraffic:
+    """Score the site's captures with the base model, keeping what the fit needs; flows
+    analysts marked false positives are never set aside as attacks."""
     found = find_captures(paths)
     for line in found.skipped:
         say(line)
@@ -102,7 +104,7 @@ def read_site(model: TrafficModel, paths: list[str], say=print) -> SiteTraffic:
             if len(flows) > room:
                 site.unread_flows += len(flows) - room
                 flows = flows.select(np.arange(room))
-            _add_batch(model, site, flows)
+            _add_batch(model, site, flows, feedback)
             read += len(flows)
         for line in report.problems():
             say(line)
@@ -114,9 +116,12 @@ def read_site(model: TrafficModel, paths: list[str], say=print) -> SiteTraffic:
     return site
 
 
-def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch) -> None:
+def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
+               feedback: Feedback) -> None:
     scores = score_flows(model, flows)
-    guarded = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE)
+    marked = np.isin(scores.content_hash, np.fromiter(feedback.benign, np.uint64,
+                                                      len(feedback.benign)))
+    guarded = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE) & ~marked
     site.starts.append(flows.start_ns.copy())
     site.hashes.append(scores.content_hash.astype(np.uint64))
     site.base_alerts.append((scores.label != BENIGN) | scores.unlike_training)
@@ -125,7 +130,9 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch) -> None
         frame = flows_frame(flows.select(guarded))
         for src, dst, port, label in zip(frame["src_ip"], frame["dst_ip"], frame["dst_port"],
                                          scores.label[guarded], strict=True):
-            site.excluded[src, dst, int(port), str(label)] += 1
+            port = int(port)
+            seen = site.excluded.setdefault((src, dst, str(label)), [0, port, port])
+            seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
     ids = model.tokenizer.encode(flows).ids
     for row, key in zip(*np.unique(scores.content_hash, return_index=True)[::-1], strict=True):
         if int(key) in site.distinct:
@@ -191,10 +198,9 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
     guarded = site.column("guarded").astype(bool)
     split_ns = np.quantile(starts, 1 - HELD_BACK, method="lower")
     fitted = starts < split_ns if (starts < split_ns).any() else np.ones(len(starts), bool)
-    marked_benign = np.isin(hashes, np.fromiter(feedback.benign, np.uint64, len(feedback.benign)))
     marked_attack = np.isin(hashes, np.fromiter(feedback.attacks, np.uint64,
                                                 len(feedback.attacks)))
-    normal = fitted & (~guarded | marked_benign) & ~marked_attack
+    normal = fitted & ~guarded & ~marked_attack
     benign = [h for h in np.unique(hashes[normal]).tolist() if h in site.distinct]
     calibration = benign[::CALIBRATION_EVERY]
     trained = [h for k, h in enumerate(benign) if k % CALIBRATION_EVERY]
@@ -208,11 +214,11 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
         raise AdaptError("no benign site flow is left to fit once the held-back slice and the "
                          "flows the base model calls attacks are set aside")
     ids = np.concatenate([np.stack(rows), rehearsal[0]])
-    held = ~fitted
+    held = ~fitted & ~guarded  # the base model's confident attacks are no false alerts
     counts = {"flows_read": site.flows, "flows_fitted_part": int(fitted.sum()),
               "flows_held_back": int(held.sum()), "distinct_benign_fitted": len(trained),
               "distinct_benign_for_threshold": len(calibration),
-              "flows_excluded_as_attacks": int((fitted & guarded & ~marked_benign).sum()),
+              "flows_excluded_as_attacks": int((fitted & guarded).sum()),
               "feedback_false_positive_sequences": len(fp),
               "feedback_true_positive_sequences": len(tp),
               "rehearsal_flows": len(rehearsal[0])}
@@ -225,7 +231,6 @@ def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
     """A LoRA adapter (peft) on the base classifier, fitted on ``data``."""
     from peft import LoraConfig, get_peft_model
 
-    from trafficlm.training.finetune import class_weights
     from trafficlm.training.fitting import fit_epoch
     from trafficlm.training.schedule import LinearSchedule
 
@@ -235,8 +240,9 @@ def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
     model = get_peft_model(base.classifier, LoraConfig(task_type="SEQ_CLS", **LORA))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=LEARNING_RATE)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(
-        class_weights(y, len(base.labels), inverse=False)))
+    # unweighted: the rehearsal set is balanced already, and weighting its few flows per
+    # class up would push the site's own look-alikes into those classes
+    loss_fn = torch.nn.CrossEntropyLoss()
     schedule = LinearSchedule(optimizer, LEARNING_RATE, EPOCHS * -(-len(y) // BATCH))
     rng = np.random.default_rng(seed)
     for epoch in range(EPOCHS):
@@ -271,7 +277,7 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
     base = TrafficModel(model_dir)
     feedback = read_feedback(feedback_path, base.labels)
     rehearsal = load_rehearsal(base.directory, base.labels)
-    site = read_site(base, paths, say)
+    site = read_site(base, paths, feedback, say)
     data = fit_data(site, feedback, rehearsal)
     say(f"fitting on {len(data.ids):,} flows ({data.counts['distinct_benign_fitted']:,} "
         f"distinct benign site sequences, {len(rehearsal[0]):,} rehearsed)")
@@ -288,8 +294,10 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
         "captures": site.captures, "unread_flows": site.unread_flows,
         "max_site_flows": MAX_SITE_FLOWS,
         "distinct_sequences_over_cap": site.over_distinct, **data.counts,
-        "excluded": [{"src_ip": s, "dst_ip": d, "dst_port": p, "class": c, "flows": n}
-                     for (s, d, p, c), n in site.excluded.most_common(50)],
+        "excluded": [{"src_ip": s, "dst_ip": d, "class": c, "flows": n,
+                      "dst_ports": str(low) if low == high else f"{low}-{high}"}
+                     for (s, d, c), (n, low, high) in sorted(
+                         site.excluded.items(), key=lambda item: -item[1][0])[:50]],
         "held_back_false_alerts": {
             "base": int(data.held_base_alerts.sum()),
             "adapted": held_back_alerts(merged, calibration, data, site, base.labels)},

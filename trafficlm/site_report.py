@@ -19,7 +19,8 @@ def adapter_report(r: dict) -> str:
           f"{c['flows'] if c['read'] else 'not read (cap)'} |" for c in r["captures"]), "",
         "## What the fit used", "",
         f"- first {r['flows_fitted_part']:,} flows by start time (the last "
-        f"{r['flows_held_back']:,} are held back to judge the adapter)",
+        f"{r['flows_held_back']:,}, less those the base model calls attacks, judge the "
+        "adapter)",
         f"- {r['distinct_benign_fitted']:,} distinct benign site sequences, and "
         f"{r['distinct_benign_for_threshold']:,} more for the site's open-set threshold",
         f"- {r['rehearsal_flows']:,} rehearsed flows of the base model's classes (so its attack "
@@ -31,8 +32,9 @@ def adapter_report(r: dict) -> str:
         "## Excluded: flows the base model calls an attack with high confidence", "",
         f"{r['flows_excluded_as_attacks']:,} flows were kept out of the fit (a baseline may hold "
         "an attack; an analyst's false-positive mark brings them back in):", "",
-        "| source | destination | port | base verdict | flows |", "| --- | --- | --- | --- | --- |",
-        *(f"| {e['src_ip']} | {e['dst_ip']} | {e['dst_port']} | {e['class']} | {e['flows']} |"
+        "| source | destination | ports | base verdict | flows |",
+        "| --- | --- | --- | --- | --- |",
+        *(f"| {e['src_ip']} | {e['dst_ip']} | {e['dst_ports']} | {e['class']} | {e['flows']} |"
           for e in r["excluded"]), "",
         "## False alerts on the held-back site flows", "",
         "| model | alerted flows | per 10,000 flows |", "| --- | --- | --- |",
