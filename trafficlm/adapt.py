@@ -19,7 +19,6 @@ read) and at most ``MAX_DISTINCT`` distinct token sequences kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from trafficlm.flows.frame import flows_frame
 from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import load_rehearsal
-from trafficlm.site_adapter import weights_hash
+from trafficlm.site_adapter import file_sha256, weights_hash
 from trafficlm.site_report import adapter_report
 
 MAX_SITE_FLOWS = 2_000_000
@@ -91,7 +90,7 @@ def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=pri
     site = SiteTraffic()
     for path in found.paths:
         if site.flows >= MAX_SITE_FLOWS:  # listed as not read; its flows are not counted
-            site.captures.append({"path": path, "sha256": _file_hash(path), "flows": 0,
+            site.captures.append({"path": path, "sha256": file_sha256(path), "flows": 0,
                                   "read": False})
             continue
         report = CaptureReport(path)
@@ -108,7 +107,7 @@ def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=pri
             read += len(flows)
         for line in report.problems():
             say(line)
-        site.captures.append({"path": path, "sha256": _file_hash(path), "flows": read,
+        site.captures.append({"path": path, "sha256": file_sha256(path), "flows": read,
                               "read": True})
         say(f"{path}: {read:,} flows")
     if not site.flows:
@@ -133,22 +132,14 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
             port = int(port)
             seen = site.excluded.setdefault((src, dst, str(label)), [0, port, port])
             seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
-    ids = model.tokenizer.encode(flows).ids
-    for row, key in zip(*np.unique(scores.content_hash, return_index=True)[::-1], strict=True):
-        if int(key) in site.distinct:
-            continue
-        if len(site.distinct) >= MAX_DISTINCT:
-            site.over_distinct += 1
-            continue
-        site.distinct[int(key)] = ids[row]
-
-
-def _file_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as capture:
-        for block in iter(lambda: capture.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    keys, first = np.unique(scores.content_hash, return_index=True)
+    new = np.array([int(key) not in site.distinct for key in keys.tolist()], bool)
+    room = max(0, MAX_DISTINCT - len(site.distinct))
+    site.over_distinct += max(0, int(new.sum()) - room)
+    keys, first = keys[new][:room], first[new][:room]
+    if len(first):  # only sequences not kept yet are encoded again
+        ids = model.tokenizer.encode(flows.select(first)).ids
+        site.distinct.update(zip(keys.tolist(), ids, strict=True))
 
 
 @dataclass

@@ -20,13 +20,18 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter.js
 PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
-def weights_hash(model_dir: Path) -> str:
-    """SHA-256 of a model's weights file: which base model an adapter belongs to."""
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (captures can be gigabytes)."""
     digest = hashlib.sha256()
-    with open(Path(model_dir) / "model.safetensors", "rb") as weights:
-        for block in iter(lambda: weights.read(1 << 20), b""):
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def weights_hash(model_dir: Path) -> str:
+    """SHA-256 of a model's weights file: which base model an adapter belongs to."""
+    return file_sha256(Path(model_dir) / "model.safetensors")
 
 
 def check_adapter(adapter_dir: Path, base_dir: Path) -> dict:
