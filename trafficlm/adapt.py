@@ -32,7 +32,7 @@ from trafficlm.detect import score_flows
 from trafficlm.errors import TrafficLMError
 from trafficlm.feedback import read_log
 from trafficlm.flows import FlowBatch
-from trafficlm.flows.frame import flows_frame
+from trafficlm.flows.frame import addresses
 from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import load_rehearsal
@@ -126,10 +126,10 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
     site.base_alerts.append((scores.label != BENIGN) | scores.unlike_training)
     site.guarded.append(guarded)
     if guarded.any():
-        frame = flows_frame(flows.select(guarded))
-        for src, dst, port, label in zip(frame["src_ip"], frame["dst_ip"], frame["dst_port"],
+        sources = addresses(flows.init_hi[guarded], flows.init_lo[guarded])
+        targets = addresses(flows.resp_hi[guarded], flows.resp_lo[guarded])
+        for src, dst, port, label in zip(sources, targets, flows.resp_port[guarded].tolist(),
                                          scores.label[guarded], strict=True):
-            port = int(port)
             seen = site.excluded.setdefault((src, dst, str(label)), [0, port, port])
             seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
     keys, first = np.unique(scores.content_hash, return_index=True)
