@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from trafficlm import adapt
 from trafficlm.adapt import AdaptError, read_feedback
 from trafficlm.cli import main
 from trafficlm.feedback import FeedbackError, Mark, append
@@ -26,6 +27,17 @@ ALERT = {"timestamp": "2026-12-01T00:00:00.000000+0000", "src_ip": "10.0.0.1",
          "dest_ip": "10.0.0.2", "dest_port": 21, "proto": "TCP",
          "alert": {"signature": "TrafficLM FTP-Patator"},
          "trafficlm": {"session_id": 1, "flows": 40, "content_hashes": ["00000000000000ff"]}}
+
+
+def test_the_fit_takes_the_base_models_false_alerts_first_then_an_even_spread(monkeypatch):
+    monkeypatch.setattr(adapt, "MAX_FIT_SEQUENCES", 10)
+    alerted = {7, 93, 500}
+    chosen = adapt._fitted_sequences(list(range(1000)), alerted)
+    assert len(chosen) == 10 and len(set(chosen)) == 10
+    assert set(chosen[:3]) == alerted
+    rest = chosen[3:]
+    assert rest[0] == 0 and rest[-1] == 999 and rest == sorted(rest)  # spread, not a prefix
+    assert adapt._fitted_sequences(list(range(6)), alerted) == [0, 1, 2, 3, 4, 5]
 
 
 def test_an_adapter_for_another_base_model_is_refused(tmp_path):

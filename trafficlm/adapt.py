@@ -14,7 +14,10 @@ time, are not fitted either: the report compares false alerts on them with
 and without the adapter.
 
 Bounded: at most ``MAX_SITE_FLOWS`` flows are read (the rest counted, not
-read) and at most ``MAX_DISTINCT`` distinct token sequences kept.
+read), at most ``MAX_DISTINCT`` distinct token sequences kept, and at most
+``MAX_FIT_SEQUENCES`` of them fitted (so an hour of a site fits in minutes):
+every sequence the base model alerted on first, since those are what the
+adapter is for, then an even sample of the rest.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from trafficlm.site_report import adapter_report
 
 MAX_SITE_FLOWS = 2_000_000
 MAX_DISTINCT = 200_000
+MAX_FIT_SEQUENCES = 10_000
+MAX_THRESHOLD_SEQUENCES = 5_000
 HELD_BACK = 0.2
 GUARD_CONFIDENCE = 0.9
 FEEDBACK_WEIGHT = 20
@@ -193,8 +198,10 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
                                                 len(feedback.attacks)))
     normal = fitted & ~guarded & ~marked_attack
     benign = [h for h in np.unique(hashes[normal]).tolist() if h in site.distinct]
-    calibration = benign[::CALIBRATION_EVERY]
-    trained = [h for k, h in enumerate(benign) if k % CALIBRATION_EVERY]
+    alerted = set(np.unique(hashes[normal & site.column("base_alerts").astype(bool)]).tolist())
+    calibration = benign[::CALIBRATION_EVERY][:MAX_THRESHOLD_SEQUENCES]
+    trained = _fitted_sequences([h for k, h in enumerate(benign) if k % CALIBRATION_EVERY],
+                                alerted)
     fp = [h for h in feedback.benign if h in site.distinct]
     tp = [h for h in feedback.attacks if h in site.distinct]
     rows = [site.distinct[h] for h in trained] + [site.distinct[h] for h in fp + tp] * (
@@ -209,6 +216,8 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
     counts = {"flows_read": site.flows, "flows_fitted_part": int(fitted.sum()),
               "flows_held_back": int(held.sum()), "distinct_benign_fitted": len(trained),
               "distinct_benign_for_threshold": len(calibration),
+              "distinct_benign_not_fitted": len(benign) - len(calibration) - len(trained),
+              "distinct_base_alerted_fitted": len(alerted.intersection(trained)),
               "flows_excluded_as_attacks": int((fitted & guarded).sum()),
               "feedback_false_positive_sequences": len(fp),
               "feedback_true_positive_sequences": len(tp),
@@ -216,6 +225,19 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
     return FitData(ids, np.concatenate([np.array(labels, dtype=object), rehearsal[1]]),
                    np.stack([site.distinct[h] for h in calibration or trained[:1]]),
                    hashes[held], site.column("base_alerts").astype(bool)[held], counts)
+
+
+def _fitted_sequences(candidates: list[int], alerted: set[int]) -> list[int]:
+    """At most ``MAX_FIT_SEQUENCES`` of the candidates: the ones the base model alerted on
+    (the site's look-alikes the adapter must learn), then an even spread of the others
+    (candidates are in content-hash order, which is unrelated to time or host)."""
+    first = [h for h in candidates if h in alerted][:MAX_FIT_SEQUENCES]
+    rest = [h for h in candidates if h not in alerted]
+    room = MAX_FIT_SEQUENCES - len(first)
+    if len(rest) > room:
+        rest = [rest[k] for k in np.linspace(0, len(rest) - 1, room).astype(int).tolist()] \
+            if room else []
+    return first + rest
 
 
 def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
@@ -283,7 +305,7 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
         "base_model": {"name": base.directory.name, "path": str(base.directory),
                        "sha256": weights_hash(base.directory)},
         "captures": site.captures, "unread_flows": site.unread_flows,
-        "max_site_flows": MAX_SITE_FLOWS,
+        "max_site_flows": MAX_SITE_FLOWS, "max_fit_sequences": MAX_FIT_SEQUENCES,
         "distinct_sequences_over_cap": site.over_distinct, **data.counts,
         "excluded": [{"src_ip": s, "dst_ip": d, "class": c, "flows": n,
                       "dst_ports": str(low) if low == high else f"{low}-{high}"}

@@ -21,7 +21,11 @@ def adapter_report(r: dict) -> str:
         f"- first {r['flows_fitted_part']:,} flows by start time (the last "
         f"{r['flows_held_back']:,}, less those the base model calls attacks, judge the "
         "adapter)",
-        f"- {r['distinct_benign_fitted']:,} distinct benign site sequences, and "
+        f"- {r['distinct_benign_fitted']:,} distinct benign site sequences "
+        f"({r['distinct_base_alerted_fitted']:,} of them ones the base model alerted on, "
+        "which go first; "
+        f"{r['distinct_benign_not_fitted']:,} more left out over the "
+        f"{r['max_fit_sequences']:,}-sequence cap), and "
         f"{r['distinct_benign_for_threshold']:,} more for the site's open-set threshold",
         f"- {r['rehearsal_flows']:,} rehearsed flows of the base model's classes (so its attack "
         "classes are not forgotten)",

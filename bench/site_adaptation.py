@@ -1,0 +1,218 @@
+"""Site adaptation measured on a site no model has seen: false alerts, attacks, time.
+
+The site is a wide testbed world drawn from a seed no training recipe reads:
+one long benign run of it, whose first ``--fit-minutes`` fit the adapter and
+whose rest judges it, and one run of every attack the testbed stages, in the
+same world (the seed draws the world). Printed, for the base model and with
+the adapter, each through triage's sessions:
+
+- false alerts on the later benign traffic: sessions (what an analyst reads)
+  and their alerted flows, per 10,000 flows;
+- attack steps of the attack run with an alert on their labelled flows, and
+  with an alert of their own class;
+- how long ``trafficlm adapt`` took, and on how many flows.
+
+Then the feedback round: five false-positive marks on the base model's most
+frequent false alert in the fitted hour, ``adapt --feedback``, the same
+numbers for that alert's look-alikes (same verdict and port) on the later
+traffic, and the corpus whole-capture table of the base recipe with and
+without the adapter (forgetting shows as a drop there).
+
+    sudo trafficlm testbed run --profile wide --seed 901 --scenarios benign \\
+        --seconds 4500 --no-mixed --out tb/site/benign
+    sudo trafficlm testbed run --profile wide --seed 901 --out tb/site/attacks
+    python bench/site_adaptation.py --benign tb/site/benign/captures/benign.pcap \\
+        --attacks tb/site/attacks --work runs/site
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from trafficlm.capture import CaptureReport
+from trafficlm.detect import scored_frame
+from trafficlm.flows import FlowBatch
+from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
+from trafficlm.pipeline import capture_flows
+from trafficlm.sessions import SessionTable, build_sessions
+from trafficlm.training.config import load_recipe
+from trafficlm.training.corpus_detection import corpus_detection
+from trafficlm.training.data import unseen_manifest_captures
+
+REPO = Path(__file__).resolve().parents[1]
+MARKS = 5
+NOT_ATTACK_STEPS = ("benign", "mixed")
+
+
+def trafficlm(*args: str) -> None:
+    """Run the CLI as a user would (its own process, its own exit code checked)."""
+    subprocess.run([sys.executable, "-m", "trafficlm.cli", *args], check=True)
+
+
+def split_capture(pcap: Path, minutes: float, work: Path) -> tuple[Path, Path]:
+    """The capture's first ``minutes`` and the rest, as two files."""
+    line = subprocess.run(["capinfos", "-a", "-S", "-T", "-r", "-m", str(pcap)], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    cut = float(line.rsplit(",", 1)[1]) + minutes * 60
+    fit, later = work / "fit.pcap", work / "later.pcap"
+    subprocess.run(["editcap", "-B", f"{cut:.6f}", str(pcap), str(fit)], check=True)
+    subprocess.run(["editcap", "-A", f"{cut:.6f}", str(pcap), str(later)], check=True)
+    return fit, later
+
+
+def sessions_of(model: TrafficModel, pcap: Path) -> tuple[int, SessionTable]:
+    """(flows read, the sessions triage would report) for one capture."""
+    batches = list(capture_flows(str(pcap), CaptureReport(str(pcap))))
+    flows = FlowBatch.concat(batches)
+    return len(flows), build_sessions(scored_frame(model, flows, str(pcap)))
+
+
+def reported_flows(table: SessionTable):
+    return table.flows.filter(table.flows["session_id"].is_in(table.sessions["session_id"]))
+
+
+def false_alerts(model: TrafficModel, pcap: Path) -> dict:
+    flows, table = sessions_of(model, pcap)
+    kinds = Counter(zip(table.sessions["verdict"].to_list(),
+                        table.sessions["top_dst_port"].to_list(), strict=True)
+                    ) if table.sessions.height else Counter()
+    return {"flows": flows, "sessions": table.sessions.height,
+            "alerted_flows": reported_flows(table).height,
+            "kinds": {f"{v} {p}": n for (v, p), n in kinds.most_common()}}
+
+
+def attack_steps(run: Path) -> list[tuple[str, str, Path, set[int]]]:
+    """(step, label, capture, the labelled attack flow ids) of every attack step."""
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    steps = []
+    for step in manifest["steps"]:
+        if step["name"] in NOT_ATTACK_STEPS or step["status"] != "ok":
+            continue
+        with open(run / "labels" / f"{step['name']}.csv", encoding="utf-8") as rows:
+            ids = {int(r["TrafficLM Flow ID"]) for r in csv.DictReader(rows, skipinitialspace=True)
+                   if r["Label"] == step["label"]}
+        steps.append((step["name"], step["label"], run / "captures" / f"{step['name']}.pcap", ids))
+    return steps
+
+
+def attack_detection(model: TrafficModel, steps) -> dict:
+    """Per attack step: alerted at all on its flows, and alerted as its own class."""
+    out = {}
+    for name, label, pcap, ids in steps:
+        _, table = sessions_of(model, pcap)
+        reported = reported_flows(table) if table.sessions.height else None
+        verdicts = set() if reported is None else set(
+            reported.filter(reported["flow_id"].is_in(list(ids)))["verdict"].to_list())
+        out[name] = {"label": label, "alerted": bool(verdicts),
+                     "own_class": label in verdicts, "known_class": label in model.labels}
+    return out
+
+
+def adapt(model_dir: Path, capture: Path, out: Path, feedback: Path | None = None) -> dict:
+    started = time.monotonic()
+    trafficlm("adapt", str(capture), "--out", str(out), "--model", str(model_dir),
+              *(["--feedback", str(feedback)] if feedback else []))
+    report = json.loads((out / "adapter.json").read_text(encoding="utf-8"))
+    return {"wall_seconds": round(time.monotonic() - started, 1),
+            "flows_read": report["flows_read"], "fitted_part": report["flows_fitted_part"],
+            "held_back": report["held_back_false_alerts"],
+            "distinct_fitted": report["distinct_benign_fitted"]}
+
+
+def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, str]:
+    """Triage the fitted hour, and mark ``MARKS`` sessions of its most frequent alert (same
+    signature and port) false positives, as an analyst would; returns (log, the kind)."""
+    eve, log = work / "fit-eve.json", work / "feedback.jsonl"
+    log.unlink(missing_ok=True)
+    trafficlm("triage", str(fit), "--model", str(model_dir), "--format", "eve",
+              "--out", str(eve))
+    alerts = [json.loads(line) for line in eve.read_text(encoding="utf-8").splitlines()]
+    alerts = [a for a in alerts if a.get("event_type") == "alert"]
+    if not alerts:
+        raise SystemExit(f"{fit}: the base model raises no alert to mark")
+    kind = Counter((a["alert"]["signature"], a["dest_port"]) for a in alerts).most_common(1)[0][0]
+    chosen = [a for a in alerts if (a["alert"]["signature"], a["dest_port"]) == kind][:MARKS]
+    for alert in chosen:
+        trafficlm("feedback", str(eve), "--session", str(alert["trafficlm"]["session_id"]),
+                  "--verdict", "false-positive", "--feedback", str(log),
+                  "--note", "site monitoring, reviewed")
+    print(f"marked {len(chosen)} sessions of {kind[0]} on port {kind[1]}")
+    return log, f"{kind[0].removeprefix('TrafficLM ')} {kind[1]}"
+
+
+def corpus_table(model: TrafficModel, recipe_path: Path) -> dict:
+    """The whole-capture table of the corpus captures the base model's recipe never read."""
+    recipe = load_recipe(recipe_path)
+    return corpus_detection(model, unseen_manifest_captures(recipe), recipe.data.manifest_benign,
+                            say=lambda line: None)["summary"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--benign", type=Path, required=True, help="the site's long benign run")
+    parser.add_argument("--attacks", type=Path, required=True, help="an attack run, same seed")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--recipe", type=Path, default=REPO / "configs/train/default.toml",
+                        help="the base model's recipe (which corpus captures it never read)")
+    parser.add_argument("--fit-minutes", type=float, default=60.0)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    fit, later = split_capture(args.benign, args.fit_minutes, args.work)
+    results["adapt"] = adapt(args.model, fit, args.work / "adapter")
+    base = TrafficModel(args.model)
+    adapted = TrafficModel(args.model, adapter=args.work / "adapter")
+    steps = attack_steps(args.attacks)
+    for name, model in (("base", base), ("adapted", adapted)):
+        results[name] = {"later_benign": false_alerts(model, later),
+                         "attacks": attack_detection(model, steps)}
+        print(name, json.dumps(results[name]["later_benign"]))
+    log, kind = mark_recurring_alert(args.model, fit, args.work)
+    results["feedback"] = {"kind": kind, "adapt": adapt(args.model, fit, args.work / "adapter-fb",
+                                                        log)}
+    marked = TrafficModel(args.model, adapter=args.work / "adapter-fb")
+    results["feedback"]["later_benign"] = false_alerts(marked, later)
+    results["feedback"]["attacks"] = attack_detection(marked, steps)
+    results["corpus"] = {"base": corpus_table(base, args.recipe),
+                         "feedback_adapter": corpus_table(marked, args.recipe)}
+    (args.work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print_summary(results)
+
+
+def print_summary(r: dict) -> None:
+    def row(name: str, benign: dict, attacks: dict) -> str:
+        per = 10_000 / max(1, benign["flows"])
+        return (f"| {name} | {benign['sessions']} ({benign['sessions'] * per:.2f}) | "
+                f"{benign['alerted_flows']} ({benign['alerted_flows'] * per:.1f}) | "
+                f"{sum(a['alerted'] for a in attacks.values())} of {len(attacks)} | "
+                f"{sum(a['own_class'] for a in attacks.values())} |")
+
+    print(f"later benign flows: {r['base']['later_benign']['flows']:,}; adapt "
+          f"{r['adapt']['wall_seconds'] / 60:.1f} min on {r['adapt']['flows_read']:,} flows")
+    print("| model | false alerts (per 10k flows) | alerted flows (per 10k) | attack steps "
+          "alerted | as their class |\n| --- | --- | --- | --- | --- |")
+    print(row("base", r["base"]["later_benign"], r["base"]["attacks"]))
+    print(row("site adapter", r["adapted"]["later_benign"], r["adapted"]["attacks"]))
+    print(row("adapter + 5 marks", r["feedback"]["later_benign"], r["feedback"]["attacks"]))
+    kind = r["feedback"]["kind"]
+    print(f"marked alert '{kind}' on the later traffic: base "
+          f"{r['base']['later_benign']['kinds'].get(kind, 0)}, with the marks "
+          f"{r['feedback']['later_benign']['kinds'].get(kind, 0)}")
+    for key in ("attacks_with_fitting_alert", "benign_with_any_alert"):
+        print(f"corpus {key}: base {r['corpus']['base'][key]}, with the adapter "
+              f"{r['corpus']['feedback_adapter'][key]}")
+    missed = [n for n, a in r["adapted"]["attacks"].items()
+              if r["base"]["attacks"][n]["alerted"] and not a["alerted"]]
+    print(f"attack steps the base model alerted and the adapter did not: {missed or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
