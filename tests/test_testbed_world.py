@@ -1,13 +1,22 @@
-"""The wide profile's world, plan and link impairment, without root: what a seed draws."""
+"""The wide profile's world, plan and link impairment, without root: what a seed draws (and,
+as root, what the many-source flood puts on a wire of its own)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import random
+import shutil
+import signal
+import subprocess
+import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.utils import PcapReader
 
 from trafficlm.tokenizer import TrafficTokenizer
 from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stack
@@ -21,12 +30,16 @@ from trafficlm.training.testbed.many import (
     summary_markdown,
 )
 from trafficlm.training.testbed.plan import plan_run
-from trafficlm.training.testbed.scenarios import BENIGN
+from trafficlm.training.testbed.scenarios import BENIGN, Budget
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
 from trafficlm.training.testbed.shell import TestbedError as RefusedRun
 from trafficlm.training.testbed.website import plan_site
-from trafficlm.training.testbed.wide_scenarios import ATTACK_SLOTS
-from trafficlm.training.testbed.world import PROGRAMS, draw_world
+from trafficlm.training.testbed.wide_scenarios import (
+    ATTACK_SLOTS,
+    many_source_syn_flood,
+    nmap_sweep,
+)
+from trafficlm.training.testbed.world import PROGRAMS, SPOOF_RANGE, draw_world
 
 ALL_TOOLS: dict[str, str] = {}  # nothing missing
 
@@ -183,3 +196,58 @@ def test_condition_diversity_ignores_payload_and_counts_ttl_window_and_timing():
                       [ttl + 1, win + 3, byte + 1], [ttl, win + 4, byte + 1]])
     assert _distinct_conditions(tokenizer, flows) == 3
     assert len(np.unique(flows, axis=0)) == 4
+
+
+def _budget(seed: int) -> Budget:
+    return Budget(random.Random(seed), 10.0, "", {"http": "10.203.0.10", "ssh": "10.203.0.11"},
+                  ("/",))
+
+
+def test_a_sweep_tries_one_port_on_a_dark_slash_24_of_the_spoofed_range():
+    drawn = set()
+    for seed in range(40):
+        (command,) = nmap_sweep(_budget(seed))
+        net = ipaddress.ip_network(command[-1])
+        assert net.prefixlen == 24 and net.subnet_of(ipaddress.ip_network(SPOOF_RANGE))
+        port = command[command.index("-p") + 1]
+        assert port.isdigit()  # one port, many hosts: the shape the other scans lack
+        drawn.add((str(net), port))
+    assert len(drawn) > 30
+
+
+def test_a_many_source_flood_is_bounded_and_forges_only_the_spoofed_range(tmp_path):
+    (command,) = many_source_syn_flood(_budget(3))
+    target, _, count, seconds, pool = command[3:8]
+    assert target == "10.203.0.10" and command[-1] == SPOOF_RANGE
+    assert float(seconds) <= 10 and int(count) <= 8000 * 10 and int(pool) in (0, 200, 2000)
+    if os.geteuid() != 0 or shutil.which("tcpdump") is None:
+        pytest.skip("sending it needs root (a namespace of its own) and tcpdump")
+    frames = _flood_in_a_bare_namespace(tmp_path, [*command[:5], "600", "1", "0", "7",
+                                                   SPOOF_RANGE])
+    sources = {ipaddress.ip_address(src) for src, _ in frames}
+    assert len(frames) == 600 and len(sources) > 590  # a new forged source for every packet
+    assert all(s in ipaddress.ip_network(SPOOF_RANGE) for s in sources)
+    assert {flags for _, flags in frames} == {"S"}
+
+
+def _flood_in_a_bare_namespace(tmp_path, command: list[str]) -> list[tuple[str, str]]:
+    """Run the flood in a namespace with only loopback (nothing can leave it) and read back
+    (source, TCP flags) of what it sent."""
+    namespace, capture = f"tlmtest-flood-{os.getpid()}", tmp_path / "flood.pcap"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        inside = ["ip", "netns", "exec", namespace]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "addr", "add", "10.203.0.10/32", "dev", "lo"], check=True)
+        sniffer = subprocess.Popen([*inside, "tcpdump", "-i", "lo", "-n", "-U", "-w",
+                                    str(capture)], stderr=subprocess.PIPE)
+        sniffer.stderr.readline()  # "listening on lo ...", a moment before it captures
+        time.sleep(0.5)
+        subprocess.run([*inside, *command], check=True, timeout=30)
+        time.sleep(0.5)
+        sniffer.send_signal(signal.SIGINT)
+        sniffer.wait(timeout=10)
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+    with PcapReader(str(capture)) as packets:
+        return [(p[IP].src, str(p[TCP].flags)) for p in packets if TCP in p]

