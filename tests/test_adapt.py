@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from trafficlm import adapt
 from trafficlm.adapt import AdaptError, read_feedback
 from trafficlm.cli import main
 from trafficlm.feedback import FeedbackError, Mark, append
-from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
+from trafficlm.model import DEFAULT_MODEL_DIR, Calibration, TrafficModel
 from trafficlm.model_files import ModelError
 from trafficlm.rehearsal import REHEARSAL_FILE, load_rehearsal
 from trafficlm.site_adapter import ADAPTER_FILES, check_adapter, weights_hash
+from trafficlm.site_calibration import site_calibration
 
 from conftest import REPO
 
@@ -38,6 +40,20 @@ def test_the_fit_takes_the_base_models_false_alerts_first_then_an_even_spread(mo
     rest = chosen[3:]
     assert rest[0] == 0 and rest[-1] == 999 and rest == sorted(rest)  # spread, not a prefix
     assert adapt._fitted_sequences(list(range(6)), alerted) == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_site_open_set_learns_the_site_and_leaves_other_networks_as_they_were():
+    rng = np.random.default_rng(0)
+    base = Calibration(rng.normal(size=(3, 8)), np.eye(8), threshold=3.0, fpr=0.01)
+    site, held_out = rng.normal(10, 1, (400, 8)), rng.normal(10, 1, (100, 8))
+    elsewhere = rng.normal(-10, 1, (50, 8))
+    adapted = site_calibration(base, site, held_out, np.zeros(100))
+    assert (base.distance(held_out) > base.threshold).all()  # the base: all unlike training
+    assert (adapted.distance(held_out) <= adapted.threshold).mean() >= 0.95
+    assert adapted.threshold >= base.threshold
+    assert np.allclose(adapted.distance(elsewhere), base.distance(elsewhere))
+    assert (adapted.distance(elsewhere) > adapted.threshold).all()
+    assert len(adapted.means) == 3 + 400 // 20
 
 
 def test_an_adapter_for_another_base_model_is_refused(tmp_path):

@@ -2,7 +2,11 @@
 
 The site's flows are its BENIGN examples; the base model's rehearsal set
 (``rehearsal``) keeps every attack class in the fit, so the adapter learns
-the site without forgetting the attacks. Analyst feedback adds what the
+the site without forgetting the attacks. The adapter is LoRA on the pooler
+and a new head, the encoder untouched: what the shared model sees in a flow
+stays the same, only the verdict drawn from it moves, and the open set keeps
+the base model's classes and threshold and adds the site's own normal
+(``site_calibration``). Analyst feedback adds what the
 site's people said: false positives become benign examples, true positives
 examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
 
@@ -36,10 +40,11 @@ from trafficlm.errors import TrafficLMError
 from trafficlm.feedback import read_log
 from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import addresses
-from trafficlm.model import BENIGN, TrafficModel, classify
+from trafficlm.model import BENIGN, Calibration, TrafficModel, classify
 from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import load_rehearsal
 from trafficlm.site_adapter import file_sha256, weights_hash
+from trafficlm.site_calibration import site_calibration
 from trafficlm.site_report import adapter_report
 
 MAX_SITE_FLOWS = 2_000_000
@@ -51,8 +56,10 @@ GUARD_CONFIDENCE = 0.9
 FEEDBACK_WEIGHT = 20
 CALIBRATION_EVERY = 10  # every 10th distinct benign sequence sets the site threshold
 EPOCHS, BATCH, LEARNING_RATE = 2, 32, 1e-3
-LORA = {"r": 8, "lora_alpha": 16, "target_modules": ["query", "key", "value", "dense"],
-        "modules_to_save": ["classifier", "pooler"], "lora_dropout": 0.05}
+# LoRA on the pooler and a new head, the encoder left as it is: its [CLS] embeddings keep the
+# base model's meaning, so the open set stays the base's plus the site (site_calibration)
+LORA = {"r": 8, "lora_alpha": 16, "target_modules": r".*pooler\.dense",
+        "modules_to_save": ["classifier"], "lora_dropout": 0.05}
 
 
 class AdaptError(TrafficLMError):
@@ -265,6 +272,16 @@ def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
     return model.eval()
 
 
+def _site_open_set(classifier, data: FitData, base: Calibration, labels: list[str]
+                   ) -> Calibration:
+    """The base open set plus the fitted benign site sequences' centroids, checked on the
+    distinct benign sequences kept out of the fit."""
+    site = data.ids[: data.counts["distinct_benign_fitted"]]  # fit_data puts them first
+    _, site_embeddings = classify(classifier, site)
+    probs, held_out = classify(classifier, data.calibration_ids)
+    return site_calibration(base, site_embeddings, held_out, 1 - probs[:, labels.index(BENIGN)])
+
+
 def held_back_alerts(classifier, calibration, data: FitData, site: SiteTraffic,
                      labels: list[str]) -> int:
     """How many held-back flows the adapted classifier alerts on (a class, or unlike the
@@ -284,8 +301,6 @@ def held_back_alerts(classifier, calibration, data: FitData, site: SiteTraffic,
 def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | None = None,
           say=print) -> dict:
     """Fit, calibrate, judge on the held-back slice and write the adapter directory."""
-    from trafficlm.training.finetune import calibrate_ids
-
     started = time.monotonic()
     base = TrafficModel(model_dir)
     feedback = read_feedback(feedback_path, base.labels)
@@ -298,8 +313,7 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
     merged = model.merge_and_unload().eval()
-    calibration = calibrate_ids(merged, data.ids, data.labels, data.calibration_ids,
-                                base.labels, base.calibration.fpr)
+    calibration = _site_open_set(merged, data, base.calibration, base.labels)
     calibration.save(out)
     report = {
         "base_model": {"name": base.directory.name, "path": str(base.directory),

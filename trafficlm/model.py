@@ -65,8 +65,12 @@ class Calibration:
     benign_attack_scores: np.ndarray | None = None
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
-        diff = embeddings[:, None, :] - self.means[None, :, :]
-        d2 = np.einsum("nch,hk,nck->nc", diff, self.precision, diff)
+        """Mahalanobis distance to the nearest mean (a class's, or a site centroid's), as
+        e·P·e - 2·e·P·m + m·P·m: memory grows with flows × means, not × width too."""
+        e, m = embeddings.astype(np.float64), self.means.astype(np.float64)
+        projected = e @ self.precision
+        d2 = ((projected * e).sum(axis=1)[:, None] - 2 * projected @ m.T
+              + ((m @ self.precision) * m).sum(axis=1)[None, :])
         return np.sqrt(np.maximum(d2.min(axis=1), 0))
 
     def thresholds_at(self, fpr: float) -> tuple[float, float]:

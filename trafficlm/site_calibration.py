@@ -1,0 +1,51 @@
+"""Open-set statistics for a site adapter: the base model's, plus the site's own normal.
+
+A site adapter leaves the encoder as it is (its LoRA sits on the pooler, with a
+new head), so the [CLS] embeddings, and the base model's class means,
+covariance and threshold, keep their meaning. The site's benign flows add
+centroids of their own (k-means over their embeddings): a flow is unlike
+training when it is far from every class *and* from everything the site
+normally does. Distances can only shrink, so traffic the base model found
+ordinary stays ordinary on every other network; the threshold only rises, when
+the site's own held-out benign flows need it at the base model's rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trafficlm.model import Calibration
+
+SITE_CENTROIDS = 64  # at most; fewer for a small site (one per 20 flows)
+KMEANS_ROUNDS = 10
+
+
+def site_calibration(base: Calibration, site_embeddings: np.ndarray,
+                     held_out_embeddings: np.ndarray, held_out_attack_scores: np.ndarray,
+                     seed: int = 0) -> Calibration:
+    """The base calibration with the site's centroids added and its threshold set no lower
+    than the base's; ``held_out_*``: benign site flows the centroids were not drawn from."""
+    k = max(1, min(SITE_CENTROIDS, len(site_embeddings) // 20))
+    centroids = kmeans(site_embeddings.astype(np.float64), k, np.random.default_rng(seed))
+    calibration = Calibration(np.concatenate([base.means, centroids.astype(base.means.dtype)]),
+                              base.precision, base.threshold, base.fpr)
+    distances = calibration.distance(held_out_embeddings)
+    calibration.threshold = max(base.threshold, float(np.quantile(distances, 1 - base.fpr)))
+    calibration.benign_distances = np.sort(distances)
+    calibration.benign_attack_scores = np.sort(held_out_attack_scores)
+    return calibration
+
+
+def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,
+           rounds: int = KMEANS_ROUNDS) -> np.ndarray:
+    """``k`` centres of ``points`` (Lloyd's algorithm from a random draw of them); a centre
+    left without members keeps its place."""
+    centres = points[rng.choice(len(points), size=min(k, len(points)), replace=False)].copy()
+    squared = (points * points).sum(axis=1)[:, None]
+    for _ in range(rounds):
+        nearest = (squared - 2 * points @ centres.T + (centres * centres).sum(axis=1)).argmin(1)
+        for j in range(len(centres)):
+            members = points[nearest == j]
+            if len(members):
+                centres[j] = members.mean(axis=0)
+    return centres
