@@ -13,9 +13,10 @@ from trafficlm.model_files import DEFAULT_MODEL_DIR
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "adapt", help="fit a site adapter on the site's normal traffic",
-        description="Fit a LoRA adapter on captures of a site's normal traffic (no labels "
-                    "needed), rehearsing the model's attack classes, and recalibrate its "
-                    "open-set threshold on the site. Flows the model calls attacks with high "
+        description="Fit a LoRA adapter (pooler and head; the encoder untouched) on "
+                    "captures of a site's normal traffic (no labels needed), rehearsing the "
+                    "model's attack classes, and add the site's own normal to its open set. "
+                    "Flows the model calls attacks with high "
                     "confidence are kept out and listed in the adapter's ADAPTER.md. Load "
                     "the result with 'triage --adapter DIR' or adapter = DIR in the sensor.")
     parser.add_argument("captures", nargs="+", metavar="CAPTURE|DIR")
