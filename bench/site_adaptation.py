@@ -13,7 +13,8 @@ the adapter, each through triage's sessions:
 - how long ``trafficlm adapt`` took, and on how many flows.
 
 Then the feedback round: five false-positive marks on the base model's most
-frequent false alert in the fitted hour, ``adapt --feedback``, the same
+frequent false alert in the fitted hour (triaged as 5-minute files, as a
+sensor's rotating output would show it), ``adapt --feedback``, the same
 numbers for that alert's look-alikes (same verdict and port) on the later
 traffic, and the corpus whole-capture table of the base recipe with and
 without the adapter (forgetting shows as a drop there).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +50,7 @@ from trafficlm.training.data import unseen_manifest_captures
 
 REPO = Path(__file__).resolve().parents[1]
 MARKS = 5
+MARK_FILE_MINUTES = 5  # how often the sensor's files rotate, as an analyst would see them
 NOT_ATTACK_STEPS = ("benign", "mixed")
 
 
@@ -75,7 +78,8 @@ def sessions_of(model: TrafficModel, pcap: Path) -> tuple[int, SessionTable]:
 
 
 def reported_flows(table: SessionTable):
-    return table.flows.filter(table.flows["session_id"].is_in(table.sessions["session_id"]))
+    reported = table.sessions["session_id"].to_list()
+    return table.flows.filter(table.flows["session_id"].is_in(reported))
 
 
 def false_alerts(model: TrafficModel, pcap: Path) -> dict:
@@ -127,23 +131,34 @@ def adapt(model_dir: Path, capture: Path, out: Path, feedback: Path | None = Non
 
 
 def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, str]:
-    """Triage the fitted hour, and mark ``MARKS`` sessions of its most frequent alert (same
-    signature and port) false positives, as an analyst would; returns (log, the kind)."""
-    eve, log = work / "fit-eve.json", work / "feedback.jsonl"
+    """Triage the fitted hour as a sensor's rotating files (``MARK_FILE_MINUTES`` each), and
+    mark ``MARKS`` alerts of its most frequent kind (same signature and port), each from
+    another file where it can, false positives, as an analyst would; returns (log, kind)."""
+    chunks, log = work / "chunks", work / "feedback.jsonl"
+    shutil.rmtree(chunks, ignore_errors=True)
+    chunks.mkdir()
     log.unlink(missing_ok=True)
-    trafficlm("triage", str(fit), "--model", str(model_dir), "--format", "eve",
-              "--out", str(eve))
-    alerts = [json.loads(line) for line in eve.read_text(encoding="utf-8").splitlines()]
-    alerts = [a for a in alerts if a.get("event_type") == "alert"]
+    subprocess.run(["editcap", "-i", str(MARK_FILE_MINUTES * 60), str(fit),
+                    str(chunks / "part.pcap")], check=True)
+    alerts = []
+    for part in sorted(chunks.glob("part*.pcap")):
+        eve = part.with_suffix(".eve.json")
+        trafficlm("triage", str(part), "--model", str(model_dir), "--format", "eve",
+                  "--out", str(eve))
+        alerts += [(eve, json.loads(line)) for line in eve.read_text().splitlines()]
+    alerts = [(eve, a) for eve, a in alerts if a.get("event_type") == "alert"]
     if not alerts:
         raise SystemExit(f"{fit}: the base model raises no alert to mark")
-    kind = Counter((a["alert"]["signature"], a["dest_port"]) for a in alerts).most_common(1)[0][0]
-    chosen = [a for a in alerts if (a["alert"]["signature"], a["dest_port"]) == kind][:MARKS]
-    for alert in chosen:
+    kinds = Counter((a["alert"]["signature"], a["dest_port"]) for _, a in alerts)
+    kind = kinds.most_common(1)[0][0]
+    chosen = [(eve, a) for eve, a in alerts
+              if (a["alert"]["signature"], a["dest_port"]) == kind][:MARKS]
+    for eve, alert in chosen:
         trafficlm("feedback", str(eve), "--session", str(alert["trafficlm"]["session_id"]),
                   "--verdict", "false-positive", "--feedback", str(log),
-                  "--note", "site monitoring, reviewed")
-    print(f"marked {len(chosen)} sessions of {kind[0]} on port {kind[1]}")
+                  "--note", "site traffic, reviewed")
+    print(f"marked {len(chosen)} of {kinds[kind]} alerts of {kind[0]} on port {kind[1]} "
+          f"(in {len({eve for eve, _ in chosen})} files)")
     return log, f"{kind[0].removeprefix('TrafficLM ')} {kind[1]}"
 
 
