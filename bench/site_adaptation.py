@@ -38,14 +38,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from trafficlm.capture import CaptureReport
-from trafficlm.detect import scored_frame
-from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
-from trafficlm.pipeline import capture_flows
-from trafficlm.sessions import SessionTable, build_sessions
+from trafficlm.sessions import SessionTable
 from trafficlm.training.config import load_recipe
-from trafficlm.training.corpus_detection import corpus_detection
+from trafficlm.training.corpus_detection import capture_sessions, corpus_detection
 from trafficlm.training.data import unseen_manifest_captures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,20 +66,14 @@ def split_capture(pcap: Path, minutes: float, work: Path) -> tuple[Path, Path]:
     return fit, later
 
 
-def sessions_of(model: TrafficModel, pcap: Path) -> tuple[int, SessionTable]:
-    """(flows read, the sessions triage would report) for one capture."""
-    batches = list(capture_flows(str(pcap), CaptureReport(str(pcap))))
-    flows = FlowBatch.concat(batches)
-    return len(flows), build_sessions(scored_frame(model, flows, str(pcap)))
-
-
 def reported_flows(table: SessionTable):
+    """The alerted flows of the sessions reported (not those held back)."""
     reported = table.sessions["session_id"].to_list()
     return table.flows.filter(table.flows["session_id"].is_in(reported))
 
 
 def false_alerts(model: TrafficModel, pcap: Path) -> dict:
-    flows, table = sessions_of(model, pcap)
+    flows, table = capture_sessions(model, str(pcap))
     kinds = Counter(zip(table.sessions["verdict"].to_list(),
                         table.sessions["top_dst_port"].to_list(), strict=True)
                     ) if table.sessions.height else Counter()
@@ -110,10 +100,9 @@ def attack_detection(model: TrafficModel, steps) -> dict:
     """Per attack step: alerted at all on its flows, and alerted as its own class."""
     out = {}
     for name, label, pcap, ids in steps:
-        _, table = sessions_of(model, pcap)
-        reported = reported_flows(table) if table.sessions.height else None
-        verdicts = set() if reported is None else set(
-            reported.filter(reported["flow_id"].is_in(list(ids)))["verdict"].to_list())
+        _, table = capture_sessions(model, str(pcap))
+        reported = reported_flows(table)
+        verdicts = set(reported.filter(reported["flow_id"].is_in(list(ids)))["verdict"].to_list())
         out[name] = {"label": label, "alerted": bool(verdicts),
                      "own_class": label in verdicts, "known_class": label in model.labels}
     return out

@@ -19,7 +19,7 @@ from trafficlm.detect import scored_frame
 from trafficlm.flows import FlowBatch
 from trafficlm.model import TrafficModel
 from trafficlm.pipeline import capture_flows
-from trafficlm.sessions import build_sessions
+from trafficlm.sessions import SessionTable, build_sessions
 from trafficlm.training.datasets.manifest import ManifestCapture
 
 SCANS = ("PortScan", "ServiceScan", "UDPScan", "OS Fingerprinting")
@@ -43,13 +43,18 @@ FITTING: dict[str, tuple[str, ...]] = {
 SKIPPED_LABELS = ("unknown",)
 
 
-def capture_verdicts(model: TrafficModel, path: str) -> set[str]:
-    """The verdicts of the sessions triage would alert on in one capture."""
+def capture_sessions(model: TrafficModel, path: str) -> tuple[int, SessionTable]:
+    """(flows read, the sessions triage would report) for one whole capture."""
     batches = list(capture_flows(path, CaptureReport(path)))
     if not batches:
-        return set()
-    frame = scored_frame(model, FlowBatch.concat(batches), path)
-    return set(build_sessions(frame).sessions["verdict"].to_list())
+        return 0, SessionTable.empty()
+    flows = FlowBatch.concat(batches)
+    return len(flows), build_sessions(scored_frame(model, flows, path))
+
+
+def capture_verdicts(model: TrafficModel, path: str) -> set[str]:
+    """The verdicts of the sessions triage would alert on in one capture."""
+    return set(capture_sessions(model, path)[1].sessions["verdict"].to_list())
 
 
 def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
