@@ -38,6 +38,7 @@ from trafficlm.training.testbed.wide_scenarios import (
     ATTACK_SLOTS,
     many_source_syn_flood,
     nmap_sweep,
+    service_checks,
 )
 from trafficlm.training.testbed.world import PROGRAMS, SPOOF_RANGE, draw_world
 
@@ -201,6 +202,22 @@ def test_condition_diversity_ignores_payload_and_counts_ttl_window_and_timing():
 def _budget(seed: int) -> Budget:
     return Budget(random.Random(seed), 10.0, "", {"http": "10.203.0.10", "ssh": "10.203.0.11"},
                   ("/",))
+
+
+def test_the_monitoring_site_scenario_runs_only_when_named_and_checks_every_tcp_port():
+    assert "service_checks" not in {s.name for s in plan_run("wide", 1, None).benign}
+    assert [s.name for s in plan_run("wide", 1, ["service_checks"]).benign] == [
+        "service_checks"]
+    targets = {"http": "10.203.0.10", "ssh": "10.203.0.11", "redis": "10.203.0.11",
+               "ntp": "10.203.0.10"}  # NTP is UDP: no check
+    budget = Budget(random.Random(3), 120.0, "", targets, ("/",))
+    commands = service_checks(budget)
+    rounds = [c for c in commands if c[0] == "sleep"]
+    interval = float(rounds[0][1])
+    assert len(rounds) == int(120 / interval)  # bounded by the step's time
+    checked = {c[-1] for c in commands if c[0] != "sleep"}
+    assert checked == {"http://10.203.0.10/", "https://10.203.0.10/",
+                       "exec 3<>/dev/tcp/10.203.0.11/22", "exec 3<>/dev/tcp/10.203.0.11/6379"}
 
 
 def test_a_sweep_tries_one_port_on_a_dark_slash_24_of_the_spoofed_range():

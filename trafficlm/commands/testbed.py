@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> ExitCode:
 
 def _list(args: argparse.Namespace) -> ExitCode:
     from trafficlm.training.testbed.scenarios import SCENARIOS
-    from trafficlm.training.testbed.wide_scenarios import ATTACK_SLOTS, WIDE_BENIGN
+    from trafficlm.training.testbed.wide_scenarios import ATTACK_SLOTS, SITE_BENIGN, WIDE_BENIGN
 
     print("lab profile:")
     for scenario in SCENARIOS.values():
@@ -128,4 +128,7 @@ def _list(args: argparse.Namespace) -> ExitCode:
         print(f"  {scenario.name:<18} {scenario.label:<32} {scenario.description}")
     for slot, variants in ATTACK_SLOTS.items():
         print(f"  {slot:<18} {variants[0].label:<32} {', '.join(v.name for v in variants)}")
+    print("site scenarios (wide profile, only when named in --scenarios):")
+    for scenario in SITE_BENIGN:
+        print(f"  {scenario.name:<18} {scenario.label:<32} {scenario.description}")
     return ExitCode.OK

@@ -34,7 +34,7 @@ TOOL_PACKAGES = {
     "proftpd": "libhiredis0.14 libmemcachedutil2 libpcre2-posix3",
     "pure-ftpd": "libsodium23", "pure-pw": "libsodium23",
     "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
-    "python3": "python3",
+    "python3": "python3", "bash": "bash",
 }
 INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")

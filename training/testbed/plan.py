@@ -19,7 +19,12 @@ from trafficlm.training.testbed.scenarios import (
     Scenario,
 )
 from trafficlm.training.testbed.shell import TestbedError
-from trafficlm.training.testbed.wide_scenarios import ATTACK_SLOTS, MIXED_SLOTS, WIDE_BENIGN
+from trafficlm.training.testbed.wide_scenarios import (
+    ATTACK_SLOTS,
+    MIXED_SLOTS,
+    SITE_BENIGN,
+    WIDE_BENIGN,
+)
 
 
 @dataclass
@@ -61,11 +66,13 @@ class Plan:
 
 
 def plan_run(profile: str, seed: int, names: list[str] | None) -> Plan:
+    """The run's scenarios; with no names, every benign scenario of the profile's draw."""
     if profile == "wide":
-        benign_pool = {s.name: s for s in WIDE_BENIGN}
+        drawn = {s.name: s for s in WIDE_BENIGN}
+        benign_pool = {**drawn, **{s.name: s for s in SITE_BENIGN}}  # site ones: only by name
         slots, mixed = ATTACK_SLOTS, MIXED_SLOTS
     else:
-        benign_pool = {s.name: s for s in BENIGN_SCENARIOS}
+        drawn = benign_pool = {s.name: s for s in BENIGN_SCENARIOS}
         slots = {s.name: (s,) for s in SCENARIOS.values() if s.is_attack}
         mixed = MIXED_ATTACKS
     known = [*benign_pool, *slots]
@@ -76,5 +83,5 @@ def plan_run(profile: str, seed: int, names: list[str] | None) -> Plan:
         benign = [benign_pool[n] for n in names if n in benign_pool]
         slots = {n: slots[n] for n in names if n in slots}
     else:
-        benign = list(benign_pool.values())
-    return Plan(seed, benign or list(benign_pool.values())[:1], dict(slots), mixed)
+        benign = list(drawn.values())
+    return Plan(seed, benign or list(drawn.values())[:1], dict(slots), mixed)

@@ -36,6 +36,7 @@ from trafficlm.training.testbed.server_programs import (
     IODINE_ZONE,
     LOGIN_PASSWORD,
     LOGIN_USER,
+    PROGRAMS,
     TUNNEL_ZONE,
 )
 from trafficlm.training.testbed.webapp import USER as WEB_USER
@@ -726,4 +727,39 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("smb_copies", ("smbclient",), smb_copies, "SMB listings and copies, SMB1 to SMB3"),
     _benign("chromium_browsing", ("chromium",), chromium_browsing,
             "headless Chromium loading pages with their assets, h1 and h2"),
+)
+
+
+def _tcp_services(targets: dict[str, str]) -> list[tuple[str, str, int]]:
+    """(service, address, port) for every TCP port a run's servers listen on, once each."""
+    ports = {(p.service, int(port.split("/")[1])) for p in PROGRAMS.values()
+             for port in p.ports if port.startswith("tcp/")}
+    return sorted({(service, targets[service], port) for service, port in ports
+                   if service in targets})
+
+
+def service_checks(b: Budget) -> Commands:
+    """A Nagios-style monitor: every round, each server's TCP ports connected to and closed.
+
+    The checks that look most like a scan to a model trained elsewhere (one host
+    touching many ports of every server, on a fixed beat), so this is a site's
+    own normal traffic, not the training world's: runs name it, the draw does not.
+    """
+    interval = b.rng.choice((20.0, 30.0, 60.0))
+    commands: Commands = []
+    for _ in range(max(1, int(b.seconds / interval))):
+        for service, address, port in _tcp_services(dict(b.targets)):
+            if service == "http":
+                commands.append(_curl(b, f"{'https' if port == 443 else 'http'}://{address}/"))
+            else:  # check_tcp: the handshake, then close
+                commands.append(["timeout", "3", "bash", "-c",
+                                 f"exec 3<>/dev/tcp/{address}/{port}"])
+        commands.append(["sleep", f"{interval:.0f}"])
+    return commands
+
+
+SITE_BENIGN: tuple[Scenario, ...] = (
+    _benign("service_checks", ("curl", "bash"), service_checks,
+            "a monitoring poller checking every server's TCP ports on a fixed beat "
+            "(a site's own traffic: only when named)"),
 )
