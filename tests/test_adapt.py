@@ -11,13 +11,16 @@ import pytest
 
 from trafficlm import adapt
 from trafficlm.adapt import AdaptError, read_feedback
+from trafficlm.capture import CaptureReport
 from trafficlm.cli import main
 from trafficlm.feedback import FeedbackError, Mark, append
-from trafficlm.model import DEFAULT_MODEL_DIR, Calibration, TrafficModel
+from trafficlm.model import DEFAULT_MODEL_DIR, Calibration, TrafficModel, classify
 from trafficlm.model_files import ModelError
+from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import REHEARSAL_FILE, load_rehearsal
 from trafficlm.site_adapter import ADAPTER_FILES, check_adapter, weights_hash
-from trafficlm.site_calibration import site_calibration
+from trafficlm.site_calibration import site_calibration, site_centres
+from trafficlm.site_gate import BaseHead, SiteGate, gate_radius, gated
 
 from conftest import REPO
 
@@ -47,13 +50,45 @@ def test_the_site_open_set_learns_the_site_and_leaves_other_networks_as_they_wer
     base = Calibration(rng.normal(size=(3, 8)), np.eye(8), threshold=3.0, fpr=0.01)
     site, held_out = rng.normal(10, 1, (400, 8)), rng.normal(10, 1, (100, 8))
     elsewhere = rng.normal(-10, 1, (50, 8))
-    adapted = site_calibration(base, site, held_out, np.zeros(100))
+    adapted = site_calibration(base, site_centres(site, site[:0], site[:0]), held_out,
+                               np.zeros(100))
     assert (base.distance(held_out) > base.threshold).all()  # the base: all unlike training
     assert (adapted.distance(held_out) <= adapted.threshold).mean() >= 0.95
     assert adapted.threshold >= base.threshold
     assert np.allclose(adapted.distance(elsewhere), base.distance(elsewhere))
     assert (adapted.distance(elsewhere) > adapted.threshold).all()
     assert len(adapted.means) == 3 + 400 // 20
+
+
+def test_the_sites_look_alikes_and_marks_get_centres_of_their_own():
+    rng = np.random.default_rng(1)
+    site, lookalikes = rng.normal(0, 1, (2000, 8)), rng.normal(6, 0.1, (10, 8))
+    marked = rng.normal(-6, 0.1, (1, 8))
+    centres = site_centres(np.concatenate([site, lookalikes]), lookalikes, marked)
+    assert len(centres) == 64 + 2 + 1
+    nearest = np.linalg.norm(centres[:, None] - np.stack([lookalikes.mean(0), marked[0]]),
+                             axis=2).min(axis=0)
+    assert (nearest < 1).all()  # without their own, they would share the site's centroids
+
+
+def test_the_gate_gives_the_adapters_verdict_near_the_site_and_the_base_heads_elsewhere():
+    base = TrafficModel(DEFAULT_MODEL_DIR)
+    width = base.calibration.means.shape[1]
+    rng = np.random.default_rng(2)
+    site, held_out = rng.normal(3, 0.1, (400, width)), rng.normal(3, 0.1, (200, width))
+    elsewhere = rng.normal(-3, 0.1, (50, width))
+    precision = np.eye(width)
+    centres = site_centres(site, site[:0], site[:0])
+    gate = SiteGate(centres, precision, gate_radius(centres, precision, held_out, 0.01))
+    assert gate.inside(held_out).mean() >= 0.95 and not gate.inside(elsewhere).any()
+    head = BaseHead(base.classifier)
+    embeddings = np.concatenate([held_out, elsewhere])
+    adapted = np.full((len(embeddings), len(base.labels)), 1 / len(base.labels))
+    probs = gated(adapted, embeddings, gate, head)
+    assert np.allclose(probs[200:], head.probabilities(elsewhere))
+    inside = gate.inside(held_out)
+    assert np.allclose(probs[:200][inside], adapted[:200][inside])
+    assert not np.allclose(head.probabilities(elsewhere), adapted[200:])  # the test can fail
 
 
 def test_an_adapter_for_another_base_model_is_refused(tmp_path):
@@ -142,3 +177,12 @@ def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path
         assert f"TrafficLM {label}" in from_attacker
     assert all(a["src_ip"] == ATTACKER for a in alerts)  # no benign host became an alert
     assert {a["alert"]["metadata"]["adapter"][0] for a in alerts} == {"site"}
+
+    # away from the site the adapted model scores as the base model does
+    plain, fitted = TrafficModel(DEFAULT_MODEL_DIR), TrafficModel(DEFAULT_MODEL_DIR, site)
+    ids = plain.tokenizer.encode(next(iter(capture_flows(MIXED, CaptureReport(MIXED))))).ids
+    embeddings = classify(fitted.classifier, ids)[1]
+    outside = ~fitted.site[0].inside(embeddings)
+    assert outside.sum() >= 100
+    assert np.allclose(fitted.predict(ids)[0][outside], plain.predict(ids)[0][outside],
+                       atol=1e-5)

@@ -4,7 +4,9 @@ The site's flows are its BENIGN examples; the base model's rehearsal set
 (``rehearsal``) keeps every attack class in the fit, so the adapter learns
 the site without forgetting the attacks. The adapter is LoRA on the pooler
 and a new head, the encoder untouched: what the shared model sees in a flow
-stays the same, only the verdict drawn from it moves, and the open set keeps
+stays the same, only the verdict drawn from it moves, and only near the site:
+a gate (``site_gate``) gives every flow far from the site's own traffic the
+base head's verdict, so other networks score as before. The open set keeps
 the base model's classes and threshold and adds the site's own normal
 (``site_calibration``). Analyst feedback adds what the
 site's people said: false positives become benign examples, true positives
@@ -44,7 +46,8 @@ from trafficlm.model import BENIGN, Calibration, TrafficModel, classify
 from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import load_rehearsal
 from trafficlm.site_adapter import file_sha256, weights_hash
-from trafficlm.site_calibration import site_calibration
+from trafficlm.site_calibration import site_calibration, site_centres
+from trafficlm.site_gate import BaseHead, SiteGate, gate_radius
 from trafficlm.site_report import adapter_report
 
 MAX_SITE_FLOWS = 2_000_000
@@ -193,6 +196,17 @@ class FitData:
     held_hashes: np.ndarray  # the held-back flows' content hashes (one per flow)
     held_base_alerts: np.ndarray
     counts: dict
+    marked_benign: np.ndarray  # the sequences analysts marked false positives, once each
+    marked_attacks: np.ndarray  # ... and true positives
+
+    @property
+    def site_ids(self) -> np.ndarray:
+        """The fitted benign site sequences, the base model's look-alikes first."""
+        return self.ids[: self.counts["distinct_benign_fitted"]]
+
+    @property
+    def lookalike_ids(self) -> np.ndarray:
+        return self.ids[: self.counts["distinct_base_alerted_fitted"]]
 
 
 def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray, np.ndarray]
@@ -231,7 +245,13 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
               "rehearsal_flows": len(rehearsal[0])}
     return FitData(ids, np.concatenate([np.array(labels, dtype=object), rehearsal[1]]),
                    np.stack([site.distinct[h] for h in calibration or trained[:1]]),
-                   hashes[held], site.column("base_alerts").astype(bool)[held], counts)
+                   hashes[held], site.column("base_alerts").astype(bool)[held], counts,
+                   _rows(site, fp, ids.shape[1]), _rows(site, tp, ids.shape[1]))
+
+
+def _rows(site: SiteTraffic, hashes: list[int], width: int) -> np.ndarray:
+    return np.stack([site.distinct[h] for h in hashes]) if hashes else np.zeros((0, width),
+                                                                                np.int32)
 
 
 def _fitted_sequences(candidates: list[int], alerted: set[int]) -> list[int]:
@@ -272,29 +292,34 @@ def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
     return model.eval()
 
 
-def _site_open_set(classifier, data: FitData, base: Calibration, labels: list[str]
-                   ) -> Calibration:
-    """The base open set plus the fitted benign site sequences' centroids, checked on the
-    distinct benign sequences kept out of the fit."""
-    site = data.ids[: data.counts["distinct_benign_fitted"]]  # fit_data puts them first
-    _, site_embeddings = classify(classifier, site)
+def site_scoring(classifier, data: FitData, base: Calibration, labels: list[str]
+                 ) -> tuple[Calibration, SiteGate]:
+    """The base open set plus the site's centres, and the gate within which the adapted head
+    decides; both checked on the distinct benign sequences kept out of the fit."""
+    def embed(ids: np.ndarray) -> np.ndarray:
+        return classify(classifier, ids)[1] if len(ids) else np.zeros((0, base.means.shape[1]))
+
+    centres = site_centres(embed(data.site_ids), embed(data.lookalike_ids),
+                           embed(data.marked_benign))
     probs, held_out = classify(classifier, data.calibration_ids)
-    return site_calibration(base, site_embeddings, held_out, 1 - probs[:, labels.index(BENIGN)])
+    calibration = site_calibration(base, centres, held_out, 1 - probs[:, labels.index(BENIGN)])
+    radius = gate_radius(centres, base.precision, held_out, base.fpr)
+    marked_attacks = embed(data.marked_attacks)
+    gate = SiteGate(np.concatenate([centres, marked_attacks]) if len(marked_attacks)
+                    else centres, base.precision, radius)
+    return calibration, gate
 
 
-def held_back_alerts(classifier, calibration, data: FitData, site: SiteTraffic,
-                     labels: list[str]) -> int:
-    """How many held-back flows the adapted classifier alerts on (a class, or unlike the
-    site)."""
+def held_back_alerts(model: TrafficModel, data: FitData, site: SiteTraffic) -> int:
+    """How many held-back flows the adapted model alerts on (a class, or unlike the site)."""
     distinct, inverse = np.unique(data.held_hashes, return_inverse=True)
     known = np.array([int(h) in site.distinct for h in distinct.tolist()])
-    rows = np.stack([site.distinct[int(h)] for h in distinct[known].tolist()]) if known.any() \
-        else np.zeros((0, data.ids.shape[1]), data.ids.dtype)
     alert = np.zeros(len(distinct), bool)
-    if len(rows):
-        probs, embeddings = classify(classifier, rows)
-        alert[known] = (probs.argmax(axis=1) != labels.index(BENIGN)) | (
-            calibration.distance(embeddings) > calibration.threshold)
+    if known.any():
+        rows = np.stack([site.distinct[int(h)] for h in distinct[known].tolist()])
+        probs, distance = model.predict(rows)
+        alert[known] = (probs.argmax(axis=1) != model.labels.index(BENIGN)) | (
+            distance > model.calibration.threshold)
     return int(alert[inverse].sum())
 
 
@@ -309,12 +334,15 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
     data = fit_data(site, feedback, rehearsal)
     say(f"fitting on {len(data.ids):,} flows ({data.counts['distinct_benign_fitted']:,} "
         f"distinct benign site sequences, {len(rehearsal[0]):,} rehearsed)")
+    base_head = BaseHead(base.classifier)  # before the fit: peft changes the head in place
     model = fit_adapter(base, data, say=say)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
-    merged = model.merge_and_unload().eval()
-    calibration = _site_open_set(merged, data, base.calibration, base.labels)
+    base.classifier = base.scorer = model.merge_and_unload().eval()
+    calibration, gate = site_scoring(base.classifier, data, base.calibration, base.labels)
     calibration.save(out)
+    gate.save(out)
+    base.calibration, base.site = calibration, (gate, base_head)
     report = {
         "base_model": {"name": base.directory.name, "path": str(base.directory),
                        "sha256": weights_hash(base.directory)},
@@ -327,7 +355,8 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
                          site.excluded.items(), key=lambda item: -item[1][0])[:50]],
         "held_back_false_alerts": {
             "base": int(data.held_base_alerts.sum()),
-            "adapted": held_back_alerts(merged, calibration, data, site, base.labels)},
+            "adapted": held_back_alerts(base, data, site)},
+        "site_gate": {"centres": len(gate.centres), "radius": round(gate.radius, 3)},
         "feedback": {"path": str(feedback_path) if feedback_path else None,
                      "lines": feedback.lines},
         "seconds": round(time.monotonic() - started, 1)}

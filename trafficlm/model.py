@@ -30,6 +30,7 @@ from trafficlm.model_files import (  # noqa: F401 - callers import these three f
     read_json,
 )
 from trafficlm.site_adapter import apply_adapter, check_adapter
+from trafficlm.site_gate import BaseHead, SiteGate, gated, nearest_distance
 from trafficlm.tokenizer import TokenizerError, TrafficTokenizer
 from trafficlm.tokenizer import vocab as V
 
@@ -65,13 +66,8 @@ class Calibration:
     benign_attack_scores: np.ndarray | None = None
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance to the nearest mean (a class's, or a site centroid's), as
-        e·P·e - 2·e·P·m + m·P·m: memory grows with flows × means, not × width too."""
-        e, m = embeddings.astype(np.float64), self.means.astype(np.float64)
-        projected = e @ self.precision
-        d2 = ((projected * e).sum(axis=1)[:, None] - 2 * projected @ m.T
-              + ((m @ self.precision) * m).sum(axis=1)[None, :])
-        return np.sqrt(np.maximum(d2.min(axis=1), 0))
+        """Mahalanobis distance to the nearest mean (a class's, or a site centroid's)."""
+        return nearest_distance(embeddings, self.means, self.precision)
 
     def thresholds_at(self, fpr: float) -> tuple[float, float]:
         """(attack-score, distance) thresholds that alert ``fpr`` of benign validation flows."""
@@ -122,15 +118,17 @@ class TrafficModel:
         self.tokenizer = self._tokenizer(config["max_position_embeddings"])
         self.labels = check_labels(self.directory, BENIGN)
         self.classifier = self._classifier()
-        calibration_dir = self.directory
+        self.calibration = Calibration.load(self.directory, config["hidden_size"])
         self.adapter: Path | None = None
+        self.site: tuple[SiteGate, BaseHead] | None = None  # with an adapter: where it decides
         if adapter is not None:
             self.adapter = Path(adapter)
             check_adapter(self.adapter, self.directory)
+            base_head = BaseHead(self.classifier)
             self.classifier = apply_adapter(self.classifier, self.adapter)
-            calibration_dir = self.adapter
+            self.site = (SiteGate.load(self.adapter, self.calibration.precision), base_head)
+            self.calibration = Calibration.load(self.adapter, config["hidden_size"])
         self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
-        self.calibration = Calibration.load(calibration_dir, config["hidden_size"])
 
     @property
     def metadata(self) -> dict[str, list[str]]:
@@ -203,6 +201,8 @@ class TrafficModel:
         if len(ids) == 0:
             return np.zeros((0, len(self.labels))), np.zeros(0)
         probs, embeddings = classify(self.scorer, ids)
+        if self.site is not None:  # the adapter decides near the site, the base head elsewhere
+            probs = gated(probs, embeddings, *self.site)
         return probs, self.calibration.distance(embeddings)
 
 

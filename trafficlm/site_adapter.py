@@ -2,7 +2,8 @@
 
 The directory is peft's layout (``adapter_config.json``,
 ``adapter_model.safetensors``) plus the open-set calibration fitted on the
-site (``calibration.json``, ``calibration.safetensors``), ``adapter.json``
+site (``calibration.json``, ``calibration.safetensors``), where its verdict applies
+(``site_gate.json``, ``site_gate.safetensors``: ``site_gate``), ``adapter.json``
 (what it was fitted on, and the base model's hash) and ``ADAPTER.md`` (the
 report a person reads). Only safetensors are read; an adapter fitted on
 another base model is refused, since its low-rank updates mean nothing there.
@@ -16,7 +17,8 @@ from pathlib import Path
 from trafficlm.model_files import ModelError, read_json
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter.json",
-                 "calibration.json", "calibration.safetensors")
+                 "calibration.json", "calibration.safetensors", "site_gate.json",
+                 "site_gate.safetensors")
 PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 

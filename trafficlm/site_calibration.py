@@ -17,17 +17,30 @@ import numpy as np
 from trafficlm.model import Calibration
 
 SITE_CENTROIDS = 64  # at most; fewer for a small site (one per 20 flows)
+LOOKALIKE_CENTROIDS = 32  # at most, over the site flows the base model alerted on (one per 5)
+MARKED_CENTROIDS = 32  # at most, over the sequences analysts marked false positives
 KMEANS_ROUNDS = 10
 
 
-def site_calibration(base: Calibration, site_embeddings: np.ndarray,
-                     held_out_embeddings: np.ndarray, held_out_attack_scores: np.ndarray,
-                     seed: int = 0) -> Calibration:
-    """The base calibration with the site's centroids added and its threshold set no lower
-    than the base's; ``held_out_*``: benign site flows the centroids were not drawn from."""
-    k = max(1, min(SITE_CENTROIDS, len(site_embeddings) // 20))
-    centroids = kmeans(site_embeddings.astype(np.float64), k, np.random.default_rng(seed))
-    calibration = Calibration(np.concatenate([base.means, centroids.astype(base.means.dtype)]),
+def site_centres(site: np.ndarray, lookalikes: np.ndarray, marked: np.ndarray,
+                 seed: int = 0) -> np.ndarray:
+    """Centroids of the site's fitted benign embeddings, and apart from them of its
+    look-alikes (benign flows the base model alerted on) and of the analysts' false
+    positives: the few flows an adapter is for would otherwise share a centroid with
+    thousands of ordinary ones and lie outside the site."""
+    rng = np.random.default_rng(seed)
+    parts = [kmeans(site, max(1, min(SITE_CENTROIDS, len(site) // 20)), rng)]
+    for points, most, per in ((lookalikes, LOOKALIKE_CENTROIDS, 5), (marked, MARKED_CENTROIDS, 1)):
+        if len(points):
+            parts.append(kmeans(points, max(1, min(most, len(points) // per)), rng))
+    return np.concatenate(parts)
+
+
+def site_calibration(base: Calibration, centres: np.ndarray, held_out_embeddings: np.ndarray,
+                     held_out_attack_scores: np.ndarray) -> Calibration:
+    """The base calibration with the site's centres added and its threshold set no lower
+    than the base's; ``held_out_*``: benign site flows the centres were not drawn from."""
+    calibration = Calibration(np.concatenate([base.means, centres.astype(base.means.dtype)]),
                               base.precision, base.threshold, base.fpr)
     distances = calibration.distance(held_out_embeddings)
     calibration.threshold = max(base.threshold, float(np.quantile(distances, 1 - base.fpr)))
@@ -40,6 +53,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,
            rounds: int = KMEANS_ROUNDS) -> np.ndarray:
     """``k`` centres of ``points`` (Lloyd's algorithm from a random draw of them); a centre
     left without members keeps its place."""
+    points = points.astype(np.float64)
     centres = points[rng.choice(len(points), size=min(k, len(points)), replace=False)].copy()
     squared = (points * points).sum(axis=1)[:, None]
     for _ in range(rounds):

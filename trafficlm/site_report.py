@@ -29,6 +29,9 @@ def adapter_report(r: dict) -> str:
         f"{r['distinct_benign_for_threshold']:,} more for the site's open-set threshold",
         f"- {r['rehearsal_flows']:,} rehearsed flows of the base model's classes (so its attack "
         "classes are not forgotten)",
+        f"- where it decides: within {r['site_gate']['radius']} (Mahalanobis) of "
+        f"{r['site_gate']['centres']} site centres; every other flow keeps the base model's "
+        "verdict",
         f"- feedback: {r['feedback']['lines']} line(s) of `{r['feedback']['path']}`: "
         f"{r['feedback_false_positive_sequences']} false-positive and "
         f"{r['feedback_true_positive_sequences']} true-positive sequence(s) found in the site's "

@@ -16,6 +16,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Fit a LoRA adapter (pooler and head; the encoder untouched) on "
                     "captures of a site's normal traffic (no labels needed), rehearsing the "
                     "model's attack classes, and add the site's own normal to its open set. "
+                    "The adapter decides only for flows near the site's own traffic; every "
+                    "other flow keeps the model's verdict. "
                     "Flows the model calls attacks with high "
                     "confidence are kept out and listed in the adapter's ADAPTER.md. Load "
                     "the result with 'triage --adapter DIR' or adapter = DIR in the sensor.")
