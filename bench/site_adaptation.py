@@ -19,11 +19,14 @@ numbers for that alert's look-alikes (same verdict and port) on the later
 traffic, and the corpus whole-capture table of the base recipe with and
 without the adapter (forgetting shows as a drop there).
 
-    sudo trafficlm testbed run --profile wide --seed 901 --scenarios benign \\
-        --seconds 4500 --no-mixed --out tb/site/benign
+    sudo trafficlm testbed run --profile wide --seed 901 --seconds 3600 --no-mixed \\
+        --scenarios <every wide benign scenario>,service_checks --out tb/site/benign
     sudo trafficlm testbed run --profile wide --seed 901 --out tb/site/attacks
     python bench/site_adaptation.py --benign tb/site/benign/captures/benign.pcap \\
-        --attacks tb/site/attacks --work runs/site
+        --attacks tb/site/attacks --work runs/site --fit-minutes 45
+
+(``service_checks`` is the site's monitoring poller, the recurring look-alike
+a site adapter is for; ``trafficlm testbed list`` names the benign scenarios.)
 """
 
 from __future__ import annotations

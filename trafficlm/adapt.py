@@ -338,11 +338,11 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
     model = fit_adapter(base, data, say=say)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
-    base.classifier = base.scorer = model.merge_and_unload().eval()
-    calibration, gate = site_scoring(base.classifier, data, base.calibration, base.labels)
+    merged = model.merge_and_unload().eval()
+    calibration, gate = site_scoring(merged, data, base.calibration, base.labels)
     calibration.save(out)
     gate.save(out)
-    base.calibration, base.site = calibration, (gate, base_head)
+    base.use_site_adapter(merged, calibration, gate, base_head)
     report = {
         "base_model": {"name": base.directory.name, "path": str(base.directory),
                        "sha256": weights_hash(base.directory)},

@@ -121,14 +121,22 @@ class TrafficModel:
         self.calibration = Calibration.load(self.directory, config["hidden_size"])
         self.adapter: Path | None = None
         self.site: tuple[SiteGate, BaseHead] | None = None  # with an adapter: where it decides
+        self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
         if adapter is not None:
             self.adapter = Path(adapter)
             check_adapter(self.adapter, self.directory)
             base_head = BaseHead(self.classifier)
-            self.classifier = apply_adapter(self.classifier, self.adapter)
-            self.site = (SiteGate.load(self.adapter, self.calibration.precision), base_head)
-            self.calibration = Calibration.load(self.adapter, config["hidden_size"])
-        self.scorer = self.classifier  # what predict runs; an int8 copy after quantize()
+            self.use_site_adapter(apply_adapter(self.classifier, self.adapter),
+                                  Calibration.load(self.adapter, config["hidden_size"]),
+                                  SiteGate.load(self.adapter, self.calibration.precision),
+                                  base_head)
+
+    def use_site_adapter(self, classifier, calibration: Calibration, gate: SiteGate,
+                         base_head: BaseHead) -> None:
+        """Score with an adapter: its merged classifier and open set, the base head beyond its
+        gate (``adapt`` judges the adapter it has just fitted this way, before writing it)."""
+        self.classifier = self.scorer = classifier
+        self.calibration, self.site = calibration, (gate, base_head)
 
     @property
     def metadata(self) -> dict[str, list[str]]:

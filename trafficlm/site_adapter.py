@@ -15,10 +15,10 @@ import hashlib
 from pathlib import Path
 
 from trafficlm.model_files import ModelError, read_json
+from trafficlm.site_gate import GATE_FILES
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter.json",
-                 "calibration.json", "calibration.safetensors", "site_gate.json",
-                 "site_gate.safetensors")
+                 "calibration.json", "calibration.safetensors", *GATE_FILES)
 PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 

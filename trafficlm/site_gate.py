@@ -19,6 +19,7 @@ flows at the base model's false-positive rate.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +60,10 @@ class SiteGate:
     def save(self, directory: Path) -> None:
         save_file({"centres": torch.from_numpy(np.asarray(self.centres, np.float32))},
                   str(directory / "site_gate.safetensors"))
-        (directory / "site_gate.json").write_text(
-            f'{{"radius": {self.radius!r}, "centres": {len(self.centres)}, "distance": '
-            '"Mahalanobis to the nearest site centre, the base model\'s precision"}\n',
-            encoding="utf-8")
+        (directory / "site_gate.json").write_text(json.dumps(
+            {"radius": self.radius, "centres": len(self.centres),
+             "distance": "Mahalanobis to the nearest site centre, the base model's precision"},
+            indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, precision: np.ndarray) -> SiteGate:
