@@ -17,7 +17,9 @@ frequent false alert in the fitted hour (triaged as 5-minute files, as a
 sensor's rotating output would show it), ``adapt --feedback``, the same
 numbers for that alert's look-alikes (same verdict and port) on the later
 traffic, and the corpus whole-capture table of the base recipe with and
-without the adapter (forgetting shows as a drop there).
+without the adapter (forgetting shows as a drop there). Last, a baseline with
+an attack in it (the fitted hour plus the attack run's mixed capture): the
+attack flows kept out of the fit, and the mixed attacks still alerted.
 
     sudo trafficlm testbed run --profile wide --seed 901 --seconds 3600 --no-mixed \\
         --scenarios <every wide benign scenario>,service_checks --out tb/site/benign
@@ -85,6 +87,12 @@ def false_alerts(model: TrafficModel, pcap: Path) -> dict:
             "kinds": {f"{v} {p}": n for (v, p), n in kinds.most_common()}}
 
 
+def labelled_flows(run: Path, step: str) -> list[dict]:
+    """The rows of a step's label file that are not BENIGN."""
+    with open(run / "labels" / f"{step}.csv", encoding="utf-8") as rows:
+        return [r for r in csv.DictReader(rows, skipinitialspace=True) if r["Label"] != "BENIGN"]
+
+
 def attack_steps(run: Path) -> list[tuple[str, str, Path, set[int]]]:
     """(step, label, capture, the labelled attack flow ids) of every attack step."""
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
@@ -92,11 +100,38 @@ def attack_steps(run: Path) -> list[tuple[str, str, Path, set[int]]]:
     for step in manifest["steps"]:
         if step["name"] in NOT_ATTACK_STEPS or step["status"] != "ok":
             continue
-        with open(run / "labels" / f"{step['name']}.csv", encoding="utf-8") as rows:
-            ids = {int(r["TrafficLM Flow ID"]) for r in csv.DictReader(rows, skipinitialspace=True)
-                   if r["Label"] == step["label"]}
+        ids = {int(r["TrafficLM Flow ID"]) for r in labelled_flows(run, step["name"])
+               if r["Label"] == step["label"]}
         steps.append((step["name"], step["label"], run / "captures" / f"{step['name']}.pcap", ids))
     return steps
+
+
+def mixed_attacks(run: Path) -> list[tuple[str, str, Path, set[int]]]:
+    """The mixed step's attacks, one entry per label, in ``attack_steps``'s shape."""
+    rows = labelled_flows(run, "mixed")
+    return [(f"mixed/{label}", label, run / "captures" / "mixed.pcap",
+             {int(r["TrafficLM Flow ID"]) for r in rows if r["Label"] == label})
+            for label in sorted({r["Label"] for r in rows})]
+
+
+def attacked_baseline(model_dir: Path, fit: Path, run: Path, work: Path) -> dict:
+    """Adapt on the fitted hour with the attack run's mixed capture in it: how many of its
+    attack flows were kept out (their sources in the report's excluded list), and which of
+    its attacks the base model and the adapter alert on."""
+    out = work / "adapter-attacked"
+    result = adapt(model_dir, [fit, run / "captures" / "mixed.pcap"], out)
+    excluded = json.loads((out / "adapter.json").read_text(encoding="utf-8"))["excluded"]
+    rows = labelled_flows(run, "mixed")
+    attackers = {r["Source IP"] for r in rows}
+    result["attack_flows"] = len(rows)
+    result["excluded_from_attackers"] = sum(e["flows"] for e in excluded
+                                            if e["src_ip"] in attackers)
+    result["excluded_elsewhere"] = sum(e["flows"] for e in excluded
+                                       if e["src_ip"] not in attackers)
+    steps = mixed_attacks(run)
+    result["base"] = attack_detection(TrafficModel(model_dir), steps)
+    result["adapted"] = attack_detection(TrafficModel(model_dir, adapter=out), steps)
+    return result
 
 
 def attack_detection(model: TrafficModel, steps) -> dict:
@@ -111,9 +146,10 @@ def attack_detection(model: TrafficModel, steps) -> dict:
     return out
 
 
-def adapt(model_dir: Path, capture: Path, out: Path, feedback: Path | None = None) -> dict:
+def adapt(model_dir: Path, captures: list[Path], out: Path, feedback: Path | None = None
+          ) -> dict:
     started = time.monotonic()
-    trafficlm("adapt", str(capture), "--out", str(out), "--model", str(model_dir),
+    trafficlm("adapt", *map(str, captures), "--out", str(out), "--model", str(model_dir),
               *(["--feedback", str(feedback)] if feedback else []))
     report = json.loads((out / "adapter.json").read_text(encoding="utf-8"))
     return {"wall_seconds": round(time.monotonic() - started, 1),
@@ -174,7 +210,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     fit, later = split_capture(args.benign, args.fit_minutes, args.work)
-    results["adapt"] = adapt(args.model, fit, args.work / "adapter")
+    results["adapt"] = adapt(args.model, [fit], args.work / "adapter")
     base = TrafficModel(args.model)
     adapted = TrafficModel(args.model, adapter=args.work / "adapter")
     steps = attack_steps(args.attacks)
@@ -183,11 +219,12 @@ def main() -> None:
                          "attacks": attack_detection(model, steps)}
         print(name, json.dumps(results[name]["later_benign"]))
     log, kind = mark_recurring_alert(args.model, fit, args.work)
-    results["feedback"] = {"kind": kind, "adapt": adapt(args.model, fit, args.work / "adapter-fb",
-                                                        log)}
+    results["feedback"] = {"kind": kind, "adapt": adapt(args.model, [fit],
+                                                        args.work / "adapter-fb", log)}
     marked = TrafficModel(args.model, adapter=args.work / "adapter-fb")
     results["feedback"]["later_benign"] = false_alerts(marked, later)
     results["feedback"]["attacks"] = attack_detection(marked, steps)
+    results["attacked_baseline"] = attacked_baseline(args.model, fit, args.attacks, args.work)
     results["corpus"] = {"base": corpus_table(base, args.recipe),
                          "feedback_adapter": corpus_table(marked, args.recipe)}
     (args.work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -216,6 +253,12 @@ def print_summary(r: dict) -> None:
     for key in ("attacks_with_fitting_alert", "benign_with_any_alert"):
         print(f"corpus {key}: base {r['corpus']['base'][key]}, with the adapter "
               f"{r['corpus']['feedback_adapter'][key]}")
+    attacked = r["attacked_baseline"]
+    print(f"baseline with the mixed attacks in it: {attacked['excluded_from_attackers']:,} of "
+          f"{attacked['attack_flows']:,} attack flows' sources excluded "
+          f"({attacked['excluded_elsewhere']:,} other flows excluded); mixed attacks alerted: "
+          f"base {sum(a['alerted'] for a in attacked['base'].values())}, adapter "
+          f"{sum(a['alerted'] for a in attacked['adapted'].values())} of {len(attacked['base'])}")
     missed = [n for n, a in r["adapted"]["attacks"].items()
               if r["base"]["attacks"][n]["alerted"] and not a["alerted"]]
     print(f"attack steps the base model alerted and the adapter did not: {missed or 'none'}")

@@ -45,21 +45,6 @@ def test_the_fit_takes_the_base_models_false_alerts_first_then_an_even_spread(mo
     assert adapt._fitted_sequences(list(range(6)), alerted) == [0, 1, 2, 3, 4, 5]
 
 
-def test_the_site_open_set_learns_the_site_and_leaves_other_networks_as_they_were():
-    rng = np.random.default_rng(0)
-    base = Calibration(rng.normal(size=(3, 8)), np.eye(8), threshold=3.0, fpr=0.01)
-    site, held_out = rng.normal(10, 1, (400, 8)), rng.normal(10, 1, (100, 8))
-    elsewhere = rng.normal(-10, 1, (50, 8))
-    adapted = site_calibration(base, site_centres(site, site[:0], site[:0]), held_out,
-                               np.zeros(100))
-    assert (base.distance(held_out) > base.threshold).all()  # the base: all unlike training
-    assert (adapted.distance(held_out) <= adapted.threshold).mean() >= 0.95
-    assert adapted.threshold >= base.threshold
-    assert np.allclose(adapted.distance(elsewhere), base.distance(elsewhere))
-    assert (adapted.distance(elsewhere) > adapted.threshold).all()
-    assert len(adapted.means) == 3 + 400 // 20
-
-
 def test_the_sites_look_alikes_and_marks_get_centres_of_their_own():
     rng = np.random.default_rng(1)
     site, lookalikes = rng.normal(0, 1, (2000, 8)), rng.normal(6, 0.1, (10, 8))
@@ -77,18 +62,26 @@ def test_the_gate_gives_the_adapters_verdict_near_the_site_and_the_base_heads_el
     rng = np.random.default_rng(2)
     site, held_out = rng.normal(3, 0.1, (400, width)), rng.normal(3, 0.1, (200, width))
     elsewhere = rng.normal(-3, 0.1, (50, width))
-    precision = np.eye(width)
+    calibration = Calibration(rng.normal(size=(3, width)), np.eye(width), 10.0, 0.01)
     centres = site_centres(site, site[:0], site[:0])
-    gate = SiteGate(centres, precision, gate_radius(centres, precision, held_out, 0.01))
+    gate = SiteGate(centres, calibration.precision,
+                    gate_radius(centres, calibration.precision, held_out, 0.01))
     assert gate.inside(held_out).mean() >= 0.95 and not gate.inside(elsewhere).any()
     head = BaseHead(base.classifier)
     embeddings = np.concatenate([held_out, elsewhere])
     adapted = np.full((len(embeddings), len(base.labels)), 1 / len(base.labels))
-    probs = gated(adapted, embeddings, gate, head)
+    distance = calibration.distance(embeddings)
+    assert (distance > calibration.threshold).all()  # the base: all unlike training
+    probs, gated_distance = gated(adapted, distance, embeddings, gate, head, 10.0)
     assert np.allclose(probs[200:], head.probabilities(elsewhere))
     inside = gate.inside(held_out)
     assert np.allclose(probs[:200][inside], adapted[:200][inside])
     assert not np.allclose(head.probabilities(elsewhere), adapted[200:])  # the test can fail
+    # inside the gate a flow is like the site; elsewhere the base distance stands
+    assert (gated_distance[:200][inside] <= 10.0).all()
+    assert np.array_equal(gated_distance[200:], distance[200:])
+    kept = site_calibration(calibration, gated_distance[:200], np.zeros(200))
+    assert kept.threshold == 10.0 and kept.means is calibration.means
 
 
 def test_an_adapter_for_another_base_model_is_refused(tmp_path):

@@ -6,8 +6,8 @@ the site without forgetting the attacks. The adapter is LoRA on the pooler
 and a new head, the encoder untouched: what the shared model sees in a flow
 stays the same, only the verdict drawn from it moves, and only near the site:
 a gate (``site_gate``) gives every flow far from the site's own traffic the
-base head's verdict, so other networks score as before. The open set keeps
-the base model's classes and threshold and adds the site's own normal
+base head's verdict and the base open set, so other networks score as
+before, and a flow inside the gate is like the site, never unlike training
 (``site_calibration``). Analyst feedback adds what the
 site's people said: false positives become benign examples, true positives
 examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
@@ -47,7 +47,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.rehearsal import load_rehearsal
 from trafficlm.site_adapter import file_sha256, weights_hash
 from trafficlm.site_calibration import site_calibration, site_centres
-from trafficlm.site_gate import BaseHead, SiteGate, gate_radius
+from trafficlm.site_gate import BaseHead, SiteGate, gate_radius, gated
 from trafficlm.site_report import adapter_report
 
 MAX_SITE_FLOWS = 2_000_000
@@ -57,10 +57,10 @@ MAX_THRESHOLD_SEQUENCES = 5_000
 HELD_BACK = 0.2
 GUARD_CONFIDENCE = 0.9
 FEEDBACK_WEIGHT = 20
-CALIBRATION_EVERY = 10  # every 10th distinct benign sequence sets the site threshold
+CALIBRATION_EVERY = 10  # every 10th distinct benign sequence sets the gate's radius
 EPOCHS, BATCH, LEARNING_RATE = 2, 32, 1e-3
 # LoRA on the pooler and a new head, the encoder left as it is: its [CLS] embeddings keep the
-# base model's meaning, so the open set stays the base's plus the site (site_calibration)
+# base model's meaning, so the base head, class means and threshold apply beyond the gate
 LORA = {"r": 8, "lora_alpha": 16, "target_modules": r".*pooler\.dense",
         "modules_to_save": ["classifier"], "lora_dropout": 0.05}
 
@@ -292,22 +292,24 @@ def fit_adapter(base: TrafficModel, data: FitData, seed: int = 0, say=print):
     return model.eval()
 
 
-def site_scoring(classifier, data: FitData, base: Calibration, labels: list[str]
-                 ) -> tuple[Calibration, SiteGate]:
-    """The base open set plus the site's centres, and the gate within which the adapted head
-    decides; both checked on the distinct benign sequences kept out of the fit."""
+def site_scoring(classifier, base_head: BaseHead, data: FitData, base: Calibration,
+                 labels: list[str]) -> tuple[Calibration, SiteGate]:
+    """The gate within which the adapted head decides (and a flow is like the site), and the
+    open set's scores on the site; both from the distinct benign sequences kept out of the
+    fit."""
     def embed(ids: np.ndarray) -> np.ndarray:
         return classify(classifier, ids)[1] if len(ids) else np.zeros((0, base.means.shape[1]))
 
     centres = site_centres(embed(data.site_ids), embed(data.lookalike_ids),
                            embed(data.marked_benign))
     probs, held_out = classify(classifier, data.calibration_ids)
-    calibration = site_calibration(base, centres, held_out, 1 - probs[:, labels.index(BENIGN)])
     radius = gate_radius(centres, base.precision, held_out, base.fpr)
     marked_attacks = embed(data.marked_attacks)
     gate = SiteGate(np.concatenate([centres, marked_attacks]) if len(marked_attacks)
                     else centres, base.precision, radius)
-    return calibration, gate
+    probs, distances = gated(probs, base.distance(held_out), held_out, gate, base_head,
+                             base.threshold)
+    return site_calibration(base, distances, 1 - probs[:, labels.index(BENIGN)]), gate
 
 
 def held_back_alerts(model: TrafficModel, data: FitData, site: SiteTraffic) -> int:
@@ -339,7 +341,7 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
     merged = model.merge_and_unload().eval()
-    calibration, gate = site_scoring(merged, data, base.calibration, base.labels)
+    calibration, gate = site_scoring(merged, base_head, data, base.calibration, base.labels)
     calibration.save(out)
     gate.save(out)
     base.use_site_adapter(merged, calibration, gate, base_head)

@@ -209,9 +209,10 @@ class TrafficModel:
         if len(ids) == 0:
             return np.zeros((0, len(self.labels))), np.zeros(0)
         probs, embeddings = classify(self.scorer, ids)
+        distance = self.calibration.distance(embeddings)
         if self.site is not None:  # the adapter decides near the site, the base head elsewhere
-            probs = gated(probs, embeddings, *self.site)
-        return probs, self.calibration.distance(embeddings)
+            return gated(probs, distance, embeddings, *self.site, self.calibration.threshold)
+        return probs, distance
 
 
 @torch.no_grad()

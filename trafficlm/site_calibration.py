@@ -1,13 +1,13 @@
-"""Open-set statistics for a site adapter: the base model's, plus the site's own normal.
+"""A site adapter's centres and open-set statistics.
 
-A site adapter leaves the encoder as it is (its LoRA sits on the pooler, with a
-new head), so the [CLS] embeddings, and the base model's class means,
-covariance and threshold, keep their meaning. The site's benign flows add
-centroids of their own (k-means over their embeddings): a flow is unlike
-training when it is far from every class *and* from everything the site
-normally does. Distances can only shrink, so traffic the base model found
-ordinary stays ordinary on every other network; the threshold only rises, when
-the site's own held-out benign flows need it at the base model's rate.
+A site adapter leaves the encoder as it is (its LoRA sits on the pooler, with
+a new head), so the [CLS] embeddings, and the base model's class means,
+covariance and threshold, keep their meaning and stay as they are. What the
+site adds are centres: k-means centroids of its benign flows' embeddings,
+which the site gate (``site_gate``) uses to tell where the adapter decides
+and where a flow is like the site rather than unlike training. Its held-out
+benign flows replace the base model's validation scores, so ``--fpr`` picks a
+rate on the site's own traffic.
 """
 
 from __future__ import annotations
@@ -36,17 +36,13 @@ def site_centres(site: np.ndarray, lookalikes: np.ndarray, marked: np.ndarray,
     return np.concatenate(parts)
 
 
-def site_calibration(base: Calibration, centres: np.ndarray, held_out_embeddings: np.ndarray,
+def site_calibration(base: Calibration, held_out_distances: np.ndarray,
                      held_out_attack_scores: np.ndarray) -> Calibration:
-    """The base calibration with the site's centres added and its threshold set no lower
-    than the base's; ``held_out_*``: benign site flows the centres were not drawn from."""
-    calibration = Calibration(np.concatenate([base.means, centres.astype(base.means.dtype)]),
-                              base.precision, base.threshold, base.fpr)
-    distances = calibration.distance(held_out_embeddings)
-    calibration.threshold = max(base.threshold, float(np.quantile(distances, 1 - base.fpr)))
-    calibration.benign_distances = np.sort(distances)
-    calibration.benign_attack_scores = np.sort(held_out_attack_scores)
-    return calibration
+    """The base calibration, its means, covariance and threshold as they were, with the
+    site's held-out benign flows as the scores ``--fpr`` picks a rate from (their distances
+    with the site gate applied)."""
+    return Calibration(base.means, base.precision, base.threshold, base.fpr,
+                       np.sort(held_out_distances), np.sort(held_out_attack_scores))
 
 
 def kmeans(points: np.ndarray, k: int, rng: np.random.Generator,

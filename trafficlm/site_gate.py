@@ -14,7 +14,12 @@ The centres are k-means centroids of the fitted benign site flows, of the
 ones the base model alerted on (the look-alikes the adapter is for: too few
 to earn a centroid of their own otherwise), and the embeddings of the
 sequences analysts marked. The radius covers the site's held-out benign
-flows at the base model's false-positive rate.
+flows at the base model's false-positive rate. The same radius bounds what
+the site adds to the open set: a flow inside the gate is like the site, so
+not unlike training; outside it the base model's distance and threshold
+decide alone. (Extending the open set by the base threshold around each site
+centre instead covered far more: slow DoS flows that only the open set
+caught were then called ordinary.)
 """
 
 from __future__ import annotations
@@ -51,11 +56,15 @@ class SiteGate:
     precision: np.ndarray  # [hidden, hidden], the base model's
     radius: float
 
+    def distance(self, embeddings: np.ndarray) -> np.ndarray:
+        """Each flow's distance to the nearest site centre."""
+        if len(embeddings) == 0:
+            return np.zeros(0)
+        return nearest_distance(embeddings, self.centres, self.precision)
+
     def inside(self, embeddings: np.ndarray) -> np.ndarray:
         """Which flows are near enough to the site for the adapter's verdict."""
-        if len(embeddings) == 0:
-            return np.zeros(0, bool)
-        return nearest_distance(embeddings, self.centres, self.precision) <= self.radius
+        return self.distance(embeddings) <= self.radius
 
     def save(self, directory: Path) -> None:
         save_file({"centres": torch.from_numpy(np.asarray(self.centres, np.float32))},
@@ -109,12 +118,15 @@ class BaseHead(torch.nn.Module):
         return torch.softmax(self.classifier(pooled), dim=-1).numpy()
 
 
-def gated(probs: np.ndarray, embeddings: np.ndarray, gate: SiteGate, base: BaseHead
-          ) -> np.ndarray:
-    """The adapted probabilities where the gate is open, the base head's elsewhere."""
-    outside = ~gate.inside(embeddings)
+def gated(probs: np.ndarray, distance: np.ndarray, embeddings: np.ndarray, gate: SiteGate,
+          base: BaseHead, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, open-set distance) with the site gate applied: the adapted
+    probabilities where it is open, the base head's elsewhere; and a flow inside it is
+    never unlike training (its site distance, scaled so the radius meets the threshold,
+    caps the base distance), while outside it the base distance stands."""
+    site = gate.distance(embeddings)
+    outside = site > gate.radius
     if outside.any():
         probs = probs.copy()
         probs[outside] = base.probabilities(embeddings[outside])
-    return probs
-
+    return probs, np.minimum(distance, site * (threshold / max(gate.radius, 1e-9)))

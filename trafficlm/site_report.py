@@ -26,7 +26,7 @@ def adapter_report(r: dict) -> str:
         "which go first; "
         f"{r['distinct_benign_not_fitted']:,} more left out over the "
         f"{r['max_fit_sequences']:,}-sequence cap), and "
-        f"{r['distinct_benign_for_threshold']:,} more for the site's open-set threshold",
+        f"{r['distinct_benign_for_threshold']:,} more held out to set the site gate's radius",
         f"- {r['rehearsal_flows']:,} rehearsed flows of the base model's classes (so its attack "
         "classes are not forgotten)",
         f"- where it decides: within {r['site_gate']['radius']} (Mahalanobis) of "

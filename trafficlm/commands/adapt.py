@@ -15,9 +15,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "adapt", help="fit a site adapter on the site's normal traffic",
         description="Fit a LoRA adapter (pooler and head; the encoder untouched) on "
                     "captures of a site's normal traffic (no labels needed), rehearsing the "
-                    "model's attack classes, and add the site's own normal to its open set. "
-                    "The adapter decides only for flows near the site's own traffic; every "
-                    "other flow keeps the model's verdict. "
+                    "model's attack classes. The adapter decides only for flows near the "
+                    "site's own traffic, which are then never unlike training; every other "
+                    "flow keeps the model's verdict and open set. "
                     "Flows the model calls attacks with high "
                     "confidence are kept out and listed in the adapter's ADAPTER.md. Load "
                     "the result with 'triage --adapter DIR' or adapter = DIR in the sensor.")
