@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from trafficlm import adapt
 from trafficlm.adapt import AdaptError, read_feedback
+from trafficlm.baseline_guard import CONFIDENT, ONE_OFF_BURST, SAME_EPISODE, host_pairs, kept_out
 from trafficlm.capture import CaptureReport
 from trafficlm.cli import main
 from trafficlm.feedback import FeedbackError, Mark, append
+from trafficlm.flows.frame import addresses
 from trafficlm.model import DEFAULT_MODEL_DIR, Calibration, TrafficModel, classify
 from trafficlm.model_files import ModelError
 from trafficlm.pipeline import capture_flows
@@ -32,6 +35,41 @@ ALERT = {"timestamp": "2026-12-01T00:00:00.000000+0000", "src_ip": "10.0.0.1",
          "dest_ip": "10.0.0.2", "dest_port": 21, "proto": "TCP",
          "alert": {"signature": "TrafficLM FTP-Patator"},
          "trafficlm": {"session_id": 1, "flows": 40, "content_hashes": ["00000000000000ff"]}}
+
+
+def test_an_attack_episode_and_a_one_off_burst_are_kept_out_and_a_recurring_look_alike_is_not():
+    """Over an hour: flows 0-3 one attack (alerted flows from one host to another, one of them
+    confident, gaps under 5 minutes), flow 4 the same hosts' benign-looking flow, flow 5 an
+    alerted flow of theirs 20 minutes later (another episode); flows 6-17 a monitor's look-alike,
+    alerted every 5 minutes, never confident; flows 18-29 a burst of 12 alerted flows in 12 s
+    from a third host, none confident; flows 30-38 a burst of 9."""
+    s = 10**9
+    starts = np.concatenate([[0, 200, 400, 650, 300, 1850], np.arange(12) * 300,
+                             1000 + np.arange(12), 2000 + np.arange(9)]) * s
+    pairs = np.repeat(np.array([1, 2, 3, 4], np.uint64), [6, 12, 12, 9])
+    alerted = np.ones(len(starts), bool)
+    alerted[4] = False
+    confident = np.zeros(len(starts), bool)
+    confident[1] = True
+    reasons = kept_out(starts, pairs, alerted, confident)
+    assert reasons[:6].tolist() == [SAME_EPISODE, CONFIDENT, SAME_EPISODE, SAME_EPISODE, 0, 0]
+    assert not reasons[6:18].any() and not reasons[30:].any()
+    assert (reasons[18:30] == ONE_OFF_BURST).all()
+    assert not kept_out(starts, pairs, np.zeros_like(alerted), np.zeros_like(alerted)).any()
+
+
+def test_host_pairs_tell_directions_and_hosts_apart():
+    """One key per (source, destination) of the bundled capture's flows, IPv4 and IPv6; the
+    same two hosts the other way round are another pair."""
+    for flows in capture_flows(MIXED, CaptureReport(MIXED)):
+        keys = host_pairs(flows)
+        named = list(zip(addresses(flows.init_hi, flows.init_lo),
+                         addresses(flows.resp_hi, flows.resp_lo), strict=True))
+        assert len(set(zip(keys.tolist(), named, strict=True))) == len(set(named)) == len(
+            np.unique(keys))
+        swapped = SimpleNamespace(init_hi=flows.resp_hi, init_lo=flows.resp_lo,
+                                  resp_hi=flows.init_hi, resp_lo=flows.init_lo)
+        assert not np.isin(host_pairs(swapped), keys).any()
 
 
 def test_the_fit_takes_the_base_models_false_alerts_first_then_an_even_spread(monkeypatch):

@@ -13,7 +13,8 @@ site's people said: false positives become benign examples, true positives
 examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
 
 A baseline can hold an attack. Flows the base model calls an attack with
-confidence ``GUARD_CONFIDENCE`` or more are kept out of the fit (unless an
+confidence ``GUARD_CONFIDENCE`` or more, the alerted flows of the same
+attack episode, and one-off bursts of alerts (``baseline_guard``) are kept out of the fit (unless an
 analyst marked them false positives) and listed in the report, never
 absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
 time, are not fitted either: the report compares false alerts on them with
@@ -36,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trafficlm.baseline_guard import GUARD_CONFIDENCE, REASONS, host_pairs, kept_out
 from trafficlm.capture import CaptureReport, find_captures
 from trafficlm.detect import score_flows
 from trafficlm.errors import TrafficLMError
@@ -55,7 +57,8 @@ MAX_DISTINCT = 200_000
 MAX_FIT_SEQUENCES = 10_000
 MAX_THRESHOLD_SEQUENCES = 5_000
 HELD_BACK = 0.2
-GUARD_CONFIDENCE = 0.9
+UNLIKE_TRAINING = -1  # the verdict index of a benign-looking flow unlike training
+MAX_NAMED_PAIRS = 100_000  # host pairs with an alerted flow whose addresses the report can name
 FEEDBACK_WEIGHT = 20
 CALIBRATION_EVERY = 10  # every 10th distinct benign sequence sets the gate's radius
 EPOCHS, BATCH, LEARNING_RATE = 2, 32, 1e-3
@@ -71,16 +74,21 @@ class AdaptError(TrafficLMError):
 
 @dataclass
 class SiteTraffic:
-    """Every flow read (its start, content hash, base verdict) and the distinct ids."""
+    """Every flow read (its start, content hash, hosts, port, base verdict) and the
+    distinct ids."""
 
     starts: list[np.ndarray] = field(default_factory=list)
     hashes: list[np.ndarray] = field(default_factory=list)
+    pairs: list[np.ndarray] = field(default_factory=list)  # baseline_guard.host_pairs
+    ports: list[np.ndarray] = field(default_factory=list)
+    verdicts: list[np.ndarray] = field(default_factory=list)  # label index, or UNLIKE_TRAINING
     base_alerts: list[np.ndarray] = field(default_factory=list)
-    guarded: list[np.ndarray] = field(default_factory=list)
+    confident: list[np.ndarray] = field(default_factory=list)  # a confident attack verdict
+    marked: list[np.ndarray] = field(default_factory=list)  # an analyst's false positive
+    # the addresses of host pairs with an alerted flow (the report names them)
+    pair_names: dict[int, tuple[str, str]] = field(default_factory=dict)
     distinct: dict[int, np.ndarray] = field(default_factory=dict)
     captures: list[dict] = field(default_factory=list)
-    # (src, dst, class) -> [flows, lowest port, highest port]
-    excluded: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     unread_flows: int = 0
     over_distinct: int = 0
 
@@ -91,6 +99,33 @@ class SiteTraffic:
     def column(self, name: str) -> np.ndarray:
         parts = getattr(self, name)
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def kept_out(self) -> np.ndarray:
+        """Per flow, why it is kept out of the fit as an attack (``baseline_guard.REASONS``),
+        or 0."""
+        marked = self.column("marked").astype(bool)
+        return kept_out(self.column("starts"), self.column("pairs").astype(np.uint64),
+                        self.column("base_alerts").astype(bool) & ~marked,
+                        self.column("confident").astype(bool))
+
+    def excluded(self, reasons: np.ndarray, labels: list[str]) -> list[dict]:
+        """The report's table of what was kept out: per host pair, base verdict and reason,
+        the flows and the port range, largest first (at most 50 rows)."""
+        out = reasons > 0
+        columns = (self.column("pairs").astype(np.uint64), self.column("verdicts"), reasons,
+                   self.column("ports"))
+        rows: dict[tuple[int, int, int], list[int]] = {}
+        for pair, verdict, reason, port in zip(*(c[out].tolist() for c in columns), strict=True):
+            seen = rows.setdefault((pair, verdict, reason), [0, port, port])
+            seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
+        unnamed = ("?", "?")  # over MAX_NAMED_PAIRS
+        return [{"src_ip": self.pair_names.get(pair, unnamed)[0],
+                 "dst_ip": self.pair_names.get(pair, unnamed)[1],
+                 "class": "unlike training" if verdict == UNLIKE_TRAINING else labels[verdict],
+                 "reason": REASONS[reason], "flows": n,
+                 "dst_ports": str(low) if low == high else f"{low}-{high}"}
+                for (pair, verdict, reason), (n, low, high) in sorted(
+                    rows.items(), key=lambda item: -item[1][0])[:50]]
 
 
 def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=print
@@ -135,18 +170,20 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
     scores = score_flows(model, flows)
     marked = np.isin(scores.content_hash, np.fromiter(feedback.benign, np.uint64,
                                                       len(feedback.benign)))
-    guarded = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE) & ~marked
+    confident = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE) & ~marked
+    pairs = host_pairs(flows)
+    verdicts = _label_indices(scores.label, model.labels)
+    verdicts[(scores.label == BENIGN) & scores.unlike_training] = UNLIKE_TRAINING
     site.starts.append(flows.start_ns.copy())
     site.hashes.append(scores.content_hash.astype(np.uint64))
-    site.base_alerts.append((scores.label != BENIGN) | scores.unlike_training)
-    site.guarded.append(guarded)
-    if guarded.any():
-        sources = addresses(flows.init_hi[guarded], flows.init_lo[guarded])
-        targets = addresses(flows.resp_hi[guarded], flows.resp_lo[guarded])
-        for src, dst, port, label in zip(sources, targets, flows.resp_port[guarded].tolist(),
-                                         scores.label[guarded], strict=True):
-            seen = site.excluded.setdefault((src, dst, str(label)), [0, port, port])
-            seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
+    site.pairs.append(pairs)
+    site.ports.append(flows.resp_port.astype(np.int32))
+    site.verdicts.append(verdicts)
+    alerted = (scores.label != BENIGN) | scores.unlike_training
+    site.base_alerts.append(alerted)
+    site.confident.append(confident)
+    site.marked.append(marked)
+    _name_pairs(site, flows, pairs, alerted)
     keys, first = np.unique(scores.content_hash, return_index=True)
     new = np.array([int(key) not in site.distinct for key in keys.tolist()], bool)
     room = max(0, MAX_DISTINCT - len(site.distinct))
@@ -155,6 +192,24 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
     if len(first):  # only sequences not kept yet are encoded again
         ids = model.tokenizer.encode(flows.select(first)).ids
         site.distinct.update(zip(keys.tolist(), ids, strict=True))
+
+
+def _name_pairs(site: SiteTraffic, flows: FlowBatch, pairs: np.ndarray,
+                alerted: np.ndarray) -> None:
+    """Remember the addresses of the alerted flows' host pairs (what the report names)."""
+    new = alerted & ~np.isin(pairs, np.fromiter(site.pair_names, np.uint64,
+                                                len(site.pair_names)))
+    _, first = np.unique(pairs[new], return_index=True)
+    rows = np.flatnonzero(new)[first][: max(0, MAX_NAMED_PAIRS - len(site.pair_names))]
+    if len(rows):
+        names = zip(addresses(flows.init_hi[rows], flows.init_lo[rows]),
+                    addresses(flows.resp_hi[rows], flows.resp_lo[rows]), strict=True)
+        site.pair_names.update(zip(pairs[rows].tolist(), names, strict=True))
+
+
+def _label_indices(names: np.ndarray, labels: list[str]) -> np.ndarray:
+    order = np.argsort(labels)
+    return order[np.searchsorted(np.array(labels), names, sorter=order)].astype(np.int16)
 
 
 @dataclass
@@ -198,6 +253,7 @@ class FitData:
     counts: dict
     marked_benign: np.ndarray  # the sequences analysts marked false positives, once each
     marked_attacks: np.ndarray  # ... and true positives
+    excluded: np.ndarray  # per flow read: why it is kept out as an attack, or 0
 
     @property
     def site_ids(self) -> np.ndarray:
@@ -212,7 +268,8 @@ class FitData:
 def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray, np.ndarray]
              ) -> FitData:
     starts, hashes = site.column("starts"), site.column("hashes").astype(np.uint64)
-    guarded = site.column("guarded").astype(bool)
+    reasons = site.kept_out()
+    guarded = reasons > 0
     split_ns = np.quantile(starts, 1 - HELD_BACK, method="lower")
     fitted = starts < split_ns if (starts < split_ns).any() else np.ones(len(starts), bool)
     marked_attack = np.isin(hashes, np.fromiter(feedback.attacks, np.uint64,
@@ -240,13 +297,15 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
               "distinct_benign_not_fitted": len(benign) - len(calibration) - len(trained),
               "distinct_base_alerted_fitted": len(alerted.intersection(trained)),
               "flows_excluded_as_attacks": int((fitted & guarded).sum()),
+              "flows_excluded_by_reason": {text: int((fitted & (reasons == code)).sum())
+                                           for code, text in REASONS.items()},
               "feedback_false_positive_sequences": len(fp),
               "feedback_true_positive_sequences": len(tp),
               "rehearsal_flows": len(rehearsal[0])}
     return FitData(ids, np.concatenate([np.array(labels, dtype=object), rehearsal[1]]),
                    np.stack([site.distinct[h] for h in calibration or trained[:1]]),
                    hashes[held], site.column("base_alerts").astype(bool)[held], counts,
-                   _rows(site, fp, ids.shape[1]), _rows(site, tp, ids.shape[1]))
+                   _rows(site, fp, ids.shape[1]), _rows(site, tp, ids.shape[1]), reasons)
 
 
 def _rows(site: SiteTraffic, hashes: list[int], width: int) -> np.ndarray:
@@ -351,10 +410,7 @@ def adapt(model_dir: Path, paths: list[str], out: Path, feedback_path: Path | No
         "captures": site.captures, "unread_flows": site.unread_flows,
         "max_site_flows": MAX_SITE_FLOWS, "max_fit_sequences": MAX_FIT_SEQUENCES,
         "distinct_sequences_over_cap": site.over_distinct, **data.counts,
-        "excluded": [{"src_ip": s, "dst_ip": d, "class": c, "flows": n,
-                      "dst_ports": str(low) if low == high else f"{low}-{high}"}
-                     for (s, d, c), (n, low, high) in sorted(
-                         site.excluded.items(), key=lambda item: -item[1][0])[:50]],
+        "excluded": site.excluded(data.excluded, base.labels),
         "held_back_false_alerts": {
             "base": int(data.held_base_alerts.sum()),
             "adapted": held_back_alerts(base, data, site)},

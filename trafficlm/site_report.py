@@ -36,13 +36,17 @@ def adapter_report(r: dict) -> str:
         f"{r['feedback_false_positive_sequences']} false-positive and "
         f"{r['feedback_true_positive_sequences']} true-positive sequence(s) found in the site's "
         "flows", "",
-        "## Excluded: flows the base model calls an attack with high confidence", "",
-        f"{r['flows_excluded_as_attacks']:,} flows were kept out of the fit (a baseline may hold "
-        "an attack; an analyst's false-positive mark brings them back in):", "",
-        "| source | destination | ports | base verdict | flows |",
-        "| --- | --- | --- | --- | --- |",
-        *(f"| {e['src_ip']} | {e['dst_ip']} | {e['dst_ports']} | {e['class']} | {e['flows']} |"
-          for e in r["excluded"]), "",
+        "## Excluded: the attacks the base model found in the baseline", "",
+        f"{r['flows_excluded_as_attacks']:,} flows of the fitted part were kept out of the fit ("
+        + ", ".join(f"{n:,} {why}" for why, n in r["flows_excluded_by_reason"].items()) + "). "
+        "An episode is one source's alerted flows to one host with no gap over 5 minutes; a "
+        "one-off burst, a host pair's 10 or more alerted flows within a quarter of the "
+        "baseline's span. A baseline may hold an attack; an analyst's false-positive mark "
+        "brings a flow back in. Every flow read that was kept out, held-back part included:", "",
+        "| source | destination | ports | base verdict | why | flows |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(f"| {e['src_ip']} | {e['dst_ip']} | {e['dst_ports']} | {e['class']} | {e['reason']} "
+          f"| {e['flows']} |" for e in r["excluded"]), "",
         "## False alerts on the held-back site flows", "",
         "| model | alerted flows | per 10,000 flows |", "| --- | --- | --- |",
         f"| base | {alerts['base']:,} | {10_000 * alerts['base'] / held:.1f} |",
