@@ -18,8 +18,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "model's attack classes. The adapter decides only for flows near the "
                     "site's own traffic, which are then never unlike training; every other "
                     "flow keeps the model's verdict and open set. "
-                    "Flows the model calls attacks with high "
-                    "confidence are kept out and listed in the adapter's ADAPTER.md. Load "
+                    "Flows the model calls attacks with high confidence, the rest of "
+                    "their attack episode and one-off bursts of alerts are kept out and "
+                    "listed in the adapter's ADAPTER.md. Load "
                     "the result with 'triage --adapter DIR' or adapter = DIR in the sensor.")
     parser.add_argument("captures", nargs="+", metavar="CAPTURE|DIR")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
