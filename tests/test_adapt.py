@@ -217,3 +217,11 @@ def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path
     assert outside.sum() >= 100
     assert np.allclose(fitted.predict(ids)[0][outside], plain.predict(ids)[0][outside],
                        atol=1e-5)
+
+
+def test_adapt_help_states_the_caps_the_code_applies(capsys):
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"at most {adapt.MAX_SITE_FLOWS:,} flows" in text
+    assert f"at most {adapt.MAX_FIT_SEQUENCES:,} distinct" in text

@@ -20,7 +20,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "flow keeps the model's verdict and open set. "
                     "Flows the model calls attacks with high confidence, the rest of "
                     "their attack episode and one-off bursts of alerts are kept out and "
-                    "listed in the adapter's ADAPTER.md. Load "
+                    "listed in the adapter's ADAPTER.md. Reads at most 2,000,000 flows "
+                    "(the rest counted, not read) and fits at most 10,000 distinct ones. Load "
                     "the result with 'triage --adapter DIR' or adapter = DIR in the sensor.")
     parser.add_argument("captures", nargs="+", metavar="CAPTURE|DIR")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
