@@ -13,10 +13,10 @@ site's people said: false positives become benign examples, true positives
 examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
 
 A baseline can hold an attack. Flows the base model calls an attack with
-confidence ``GUARD_CONFIDENCE`` or more, the alerted flows of the same
-attack episode, and one-off bursts of alerts (``baseline_guard``) are kept out of the fit (unless an
-analyst marked them false positives) and listed in the report, never
-absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
+confidence ``GUARD_CONFIDENCE`` or more, the alerted flows of the same attack
+episode, and one-off bursts of alerts (``baseline_guard``) are kept out of
+the fit (unless an analyst marked them false positives) and listed in the
+report, never absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
 time, are not fitted either: the report compares false alerts on them with
 and without the adapter.
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 
 from trafficlm.baseline_guard import GUARD_CONFIDENCE, REASONS, host_pairs, kept_out
@@ -112,20 +113,19 @@ class SiteTraffic:
         """The report's table of what was kept out: per host pair, base verdict and reason,
         the flows and the port range, largest first (at most 50 rows)."""
         out = reasons > 0
-        columns = (self.column("pairs").astype(np.uint64), self.column("verdicts"), reasons,
-                   self.column("ports"))
-        rows: dict[tuple[int, int, int], list[int]] = {}
-        for pair, verdict, reason, port in zip(*(c[out].tolist() for c in columns), strict=True):
-            seen = rows.setdefault((pair, verdict, reason), [0, port, port])
-            seen[0], seen[1], seen[2] = seen[0] + 1, min(seen[1], port), max(seen[2], port)
+        rows = pl.DataFrame({"pair": self.column("pairs").astype(np.uint64)[out],
+                             "verdict": self.column("verdicts")[out], "reason": reasons[out],
+                             "port": self.column("ports")[out]}).group_by(
+            "pair", "verdict", "reason").agg(pl.len().alias("flows"), pl.col("port").min().alias(
+                "low"), pl.col("port").max().alias("high")).sort(
+            "flows", "pair", "verdict", descending=[True, False, False]).head(50)
         unnamed = ("?", "?")  # over MAX_NAMED_PAIRS
-        return [{"src_ip": self.pair_names.get(pair, unnamed)[0],
-                 "dst_ip": self.pair_names.get(pair, unnamed)[1],
-                 "class": "unlike training" if verdict == UNLIKE_TRAINING else labels[verdict],
-                 "reason": REASONS[reason], "flows": n,
-                 "dst_ports": str(low) if low == high else f"{low}-{high}"}
-                for (pair, verdict, reason), (n, low, high) in sorted(
-                    rows.items(), key=lambda item: -item[1][0])[:50]]
+        return [{"src_ip": self.pair_names.get(r["pair"], unnamed)[0],
+                 "dst_ip": self.pair_names.get(r["pair"], unnamed)[1],
+                 "class": "unlike training" if r["verdict"] == UNLIKE_TRAINING
+                 else labels[r["verdict"]], "reason": REASONS[r["reason"]], "flows": r["flows"],
+                 "dst_ports": str(r["low"]) if r["low"] == r["high"] else f"{r['low']}-{r['high']}"}
+                for r in rows.iter_rows(named=True)]
 
 
 def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=print
