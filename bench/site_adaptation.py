@@ -219,8 +219,8 @@ def main() -> None:
                          "attacks": attack_detection(model, steps)}
         print(name, json.dumps(results[name]["later_benign"]))
     log, kind = mark_recurring_alert(args.model, fit, args.work)
-    results["feedback"] = {"kind": kind, "adapt": adapt(args.model, [fit],
-                                                        args.work / "adapter-fb", log)}
+    results["feedback"] = {"kind": kind, "marks": len(log.read_text().splitlines()),
+                           "adapt": adapt(args.model, [fit], args.work / "adapter-fb", log)}
     marked = TrafficModel(args.model, adapter=args.work / "adapter-fb")
     results["feedback"]["later_benign"] = false_alerts(marked, later)
     results["feedback"]["attacks"] = attack_detection(marked, steps)
@@ -245,7 +245,9 @@ def print_summary(r: dict) -> None:
           "alerted | as their class |\n| --- | --- | --- | --- | --- |")
     print(row("base", r["base"]["later_benign"], r["base"]["attacks"]))
     print(row("site adapter", r["adapted"]["later_benign"], r["adapted"]["attacks"]))
-    print(row("adapter + 5 marks", r["feedback"]["later_benign"], r["feedback"]["attacks"]))
+    feedback = r["feedback"]
+    print(row(f"adapter + {feedback['marks']} marks", feedback["later_benign"],
+              feedback["attacks"]))
     kind = r["feedback"]["kind"]
     print(f"marked alert '{kind}' on the later traffic: base "
           f"{r['base']['later_benign']['kinds'].get(kind, 0)}, with the marks "
