@@ -83,7 +83,6 @@ class SiteTraffic:
     pairs: list[np.ndarray] = field(default_factory=list)  # baseline_guard.host_pairs
     ports: list[np.ndarray] = field(default_factory=list)
     verdicts: list[np.ndarray] = field(default_factory=list)  # label index, or UNLIKE_TRAINING
-    base_alerts: list[np.ndarray] = field(default_factory=list)
     confident: list[np.ndarray] = field(default_factory=list)  # a confident attack verdict
     marked: list[np.ndarray] = field(default_factory=list)  # an analyst's false positive
     # the addresses of host pairs with an alerted flow (the report names them)
@@ -92,6 +91,7 @@ class SiteTraffic:
     captures: list[dict] = field(default_factory=list)
     unread_flows: int = 0
     over_distinct: int = 0
+    benign: int = 0  # the BENIGN label's index among the verdicts
 
     @property
     def flows(self) -> int:
@@ -101,13 +101,16 @@ class SiteTraffic:
         parts = getattr(self, name)
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def kept_out(self) -> np.ndarray:
+    def base_alerts(self) -> np.ndarray:
+        """Which flows the base model alerted on: an attack class, or unlike training."""
+        return self.column("verdicts") != self.benign
+
+    def kept_out_reasons(self) -> np.ndarray:
         """Per flow, why it is kept out of the fit as an attack (``baseline_guard.REASONS``),
         or 0."""
         marked = self.column("marked").astype(bool)
         return kept_out(self.column("starts"), self.column("pairs").astype(np.uint64),
-                        self.column("base_alerts").astype(bool) & ~marked,
-                        self.column("confident").astype(bool))
+                        self.base_alerts() & ~marked, self.column("confident").astype(bool))
 
     def excluded(self, reasons: np.ndarray, labels: list[str]) -> list[dict]:
         """The report's table of what was kept out: per host pair, base verdict and reason,
@@ -137,7 +140,7 @@ def read_site(model: TrafficModel, paths: list[str], feedback: Feedback, say=pri
         say(line)
     if not found.paths:
         raise AdaptError(f"no captures found in {', '.join(paths)}")
-    site = SiteTraffic()
+    site = SiteTraffic(benign=model.labels.index(BENIGN))
     for path in found.paths:
         if site.flows >= MAX_SITE_FLOWS:  # listed as not read; its flows are not counted
             site.captures.append({"path": path, "sha256": file_sha256(path), "flows": 0,
@@ -179,11 +182,9 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
     site.pairs.append(pairs)
     site.ports.append(flows.resp_port.astype(np.int32))
     site.verdicts.append(verdicts)
-    alerted = (scores.label != BENIGN) | scores.unlike_training
-    site.base_alerts.append(alerted)
     site.confident.append(confident)
     site.marked.append(marked)
-    _name_pairs(site, flows, pairs, alerted)
+    _name_pairs(site, flows, pairs, verdicts != site.benign)
     keys, first = np.unique(scores.content_hash, return_index=True)
     new = np.array([int(key) not in site.distinct for key in keys.tolist()], bool)
     room = max(0, MAX_DISTINCT - len(site.distinct))
@@ -268,7 +269,7 @@ class FitData:
 def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray, np.ndarray]
              ) -> FitData:
     starts, hashes = site.column("starts"), site.column("hashes").astype(np.uint64)
-    reasons = site.kept_out()
+    reasons = site.kept_out_reasons()
     guarded = reasons > 0
     split_ns = np.quantile(starts, 1 - HELD_BACK, method="lower")
     fitted = starts < split_ns if (starts < split_ns).any() else np.ones(len(starts), bool)
@@ -276,7 +277,8 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
                                                 len(feedback.attacks)))
     normal = fitted & ~guarded & ~marked_attack
     benign = [h for h in np.unique(hashes[normal]).tolist() if h in site.distinct]
-    alerted = set(np.unique(hashes[normal & site.column("base_alerts").astype(bool)]).tolist())
+    base_alerts = site.base_alerts()
+    alerted = set(np.unique(hashes[normal & base_alerts]).tolist())
     calibration = benign[::CALIBRATION_EVERY][:MAX_THRESHOLD_SEQUENCES]
     trained = _fitted_sequences([h for k, h in enumerate(benign) if k % CALIBRATION_EVERY],
                                 alerted)
@@ -304,7 +306,7 @@ def fit_data(site: SiteTraffic, feedback: Feedback, rehearsal: tuple[np.ndarray,
               "rehearsal_flows": len(rehearsal[0])}
     return FitData(ids, np.concatenate([np.array(labels, dtype=object), rehearsal[1]]),
                    np.stack([site.distinct[h] for h in calibration or trained[:1]]),
-                   hashes[held], site.column("base_alerts").astype(bool)[held], counts,
+                   hashes[held], base_alerts[held], counts,
                    _rows(site, fp, ids.shape[1]), _rows(site, tp, ids.shape[1]), reasons)
 
 
