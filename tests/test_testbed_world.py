@@ -36,9 +36,12 @@ from trafficlm.training.testbed.shell import TestbedError as RefusedRun
 from trafficlm.training.testbed.website import plan_site
 from trafficlm.training.testbed.wide_scenarios import (
     ATTACK_SLOTS,
+    INVENTORY_PORTS,
+    inventory_sweep,
     many_source_syn_flood,
     nmap_sweep,
     service_checks,
+    ssh_checks,
 )
 from trafficlm.training.testbed.world import PROGRAMS, SPOOF_RANGE, draw_world
 
@@ -218,6 +221,27 @@ def test_the_monitoring_site_scenario_runs_only_when_named_and_checks_every_tcp_
     checked = {c[-1] for c in commands if c[0] != "sleep"}
     assert checked == {"http://10.203.0.10/", "https://10.203.0.10/",
                        "exec 3<>/dev/tcp/10.203.0.11/22", "exec 3<>/dev/tcp/10.203.0.11/6379"}
+
+
+def test_the_inventory_sweep_scans_the_same_ports_of_every_server_on_a_bounded_beat():
+    targets = {"http": "10.203.0.10", "ssh": "10.203.0.11", "redis": "10.203.0.11"}
+    commands = inventory_sweep(Budget(random.Random(5), 600.0, "", targets, ("/",)))
+    scans = [c for c in commands if c[0] == "nmap"]
+    interval = float(next(c for c in commands if c[0] == "sleep")[1])
+    assert len(scans) == int(600 / interval)
+    assert {tuple(c) for c in scans} == {tuple(scans[0])}  # the same sweep every time
+    assert scans[0][-2:] == ["10.203.0.10", "10.203.0.11"]  # every server once
+    assert scans[0][scans[0].index("-p") + 1] == INVENTORY_PORTS
+    assert "inventory_sweep" not in {s.name for s in plan_run("wide", 1, None).benign}
+
+
+def test_the_ssh_checks_log_in_every_half_minute_with_the_site_credentials():
+    commands = ssh_checks(_budget(2))
+    logins = [c for c in commands if c[0] == "sshpass"]
+    assert len(logins) == 1 and commands[-1] == ["sleep", "30"]  # 10 s: one check
+    assert logins[0][-2].endswith("@10.203.0.11")
+    assert len([c for c in ssh_checks(Budget(random.Random(2), 300.0, "", {"ssh": "x"}, ("/",)))
+                if c[0] == "sshpass"]) == 10
 
 
 def test_a_sweep_tries_one_port_on_a_dark_slash_24_of_the_spoofed_range():

@@ -758,8 +758,47 @@ def service_checks(b: Budget) -> Commands:
     return commands
 
 
+INVENTORY_PORTS = "21,22,23,25,53,80,110,143,443,445,3306,3389,5432,6379,8080"
+
+
+def inventory_sweep(b: Budget) -> Commands:
+    """An authorised asset inventory: the same fixed port list connect-scanned on every
+    server, every few minutes.
+
+    To any model it is a port scan, and a scan it is; what makes it the site's normal
+    traffic is that it comes from the same host, with the same ports, on a beat. This
+    is what a site suppresses by hand in Suricata or Zeek, and what the feedback round
+    is for: marked, it must stop, while an attacker's scans from other hosts stay alerted.
+    """
+    interval = b.rng.choice((120.0, 180.0))
+    servers = sorted(set(b.targets.values()))
+    commands: Commands = []
+    for _ in range(max(1, int(b.seconds / interval))):
+        commands.append(["nmap", "-n", "-Pn", "-sT", "--max-retries", "1", "-T4",
+                         "-p", INVENTORY_PORTS, *servers])
+        commands.append(["sleep", f"{interval:.0f}"])
+    return commands
+
+
+def ssh_checks(b: Budget) -> Commands:
+    """A check_by_ssh-style monitor: a successful SSH login running one command, every half
+    minute. Many short SSH sessions from one host look like a brute force to a model that
+    has only seen logins fail that often."""
+    command = b.rng.choice(("uptime", "df -h /", "cat /proc/loadavg"))
+    login = ["sshpass", "-p", LOGIN_PASSWORD, "ssh", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+             f"{LOGIN_USER}@{b.at('ssh')}", command]
+    return [cmd for _ in range(max(1, int(b.seconds / 30))) for cmd in (login, ["sleep", "30"])]
+
+
 SITE_BENIGN: tuple[Scenario, ...] = (
     _benign("service_checks", ("curl", "bash"), service_checks,
             "a monitoring poller checking every server's TCP ports on a fixed beat "
+            "(a site's own traffic: only when named)"),
+    _benign("inventory_sweep", ("nmap",), inventory_sweep,
+            "an authorised asset inventory connect-scanning a fixed port list on every "
+            "server every few minutes (a site's own traffic: only when named)"),
+    _benign("ssh_checks", ("ssh", "sshpass"), ssh_checks,
+            "a check_by_ssh-style monitor logging in to run one command every 30 s "
             "(a site's own traffic: only when named)"),
 )
