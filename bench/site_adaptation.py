@@ -21,14 +21,18 @@ without the adapter (forgetting shows as a drop there). Last, a baseline with
 an attack in it (the fitted hour plus the attack run's mixed capture): the
 attack flows kept out of the fit, and the mixed attacks still alerted.
 
-    sudo trafficlm testbed run --profile wide --seed 901 --seconds 3600 --no-mixed \\
-        --scenarios <every wide benign scenario>,service_checks --out tb/site/benign
+    sudo trafficlm testbed run --profile wide --seed 901 --seconds 1800 --no-mixed \\
+        --scenarios <every wide benign scenario>,service_checks,inventory_sweep,ssh_checks \\
+        --out tb/site/benign
     sudo trafficlm testbed run --profile wide --seed 901 --out tb/site/attacks
     python bench/site_adaptation.py --benign tb/site/benign/captures/benign.pcap \\
-        --attacks tb/site/attacks --work runs/site --fit-minutes 45
+        --attacks tb/site/attacks --work runs/site --fit-minutes 22
 
-(``service_checks`` is the site's monitoring poller, the recurring look-alike
-a site adapter is for; ``trafficlm testbed list`` names the benign scenarios.)
+(``service_checks``, ``inventory_sweep`` and ``ssh_checks`` are the site's
+monitoring and inventory jobs, the recurring look-alikes a site adapter is for;
+``trafficlm testbed list`` names the benign scenarios. The fitted part needs
+``MARKS`` rotated files, 5 minutes each, for the feedback round to mark five
+alerts in five files.)
 """
 
 from __future__ import annotations
@@ -261,9 +265,11 @@ def print_summary(r: dict) -> None:
           f"({attacked['excluded_elsewhere']:,} other flows excluded); mixed attacks alerted: "
           f"base {sum(a['alerted'] for a in attacked['base'].values())}, adapter "
           f"{sum(a['alerted'] for a in attacked['adapted'].values())} of {len(attacked['base'])}")
-    missed = [n for n, a in r["adapted"]["attacks"].items()
-              if r["base"]["attacks"][n]["alerted"] and not a["alerted"]]
-    print(f"attack steps the base model alerted and the adapter did not: {missed or 'none'}")
+    for name, attacks in (("the adapter", r["adapted"]["attacks"]),
+                          ("the adapter with the marks", feedback["attacks"])):
+        missed = [n for n, a in attacks.items()
+                  if r["base"]["attacks"][n]["alerted"] and not a["alerted"]]
+        print(f"attack steps the base model alerted and {name} did not: {missed or 'none'}")
 
 
 if __name__ == "__main__":
