@@ -13,11 +13,12 @@ the adapter, each through triage's sessions:
 - how long ``trafficlm adapt`` took, and on how many flows.
 
 Then the feedback round: five false-positive marks on the base model's most
-frequent false alert in the fitted hour (triaged as 5-minute files, as a
-sensor's rotating output would show it), ``adapt --feedback``, the same
-numbers for that alert's look-alikes (same verdict and port) on the later
-traffic, and the corpus whole-capture table of the base recipe with and
-without the adapter (forgetting shows as a drop there). Last, a baseline with
+frequent false alert in the fitted part (triaged as 5-minute files, as a
+sensor's rotating output would show it; one alert is one source's alerts on one
+host, whatever their verdict), ``adapt --feedback``, the same numbers and that
+alert's look-alikes (the same host pair's alerts) on the later traffic, and
+the corpus whole-capture table of the base recipe with and without the
+adapter (forgetting shows as a drop there). Last, a baseline with
 an attack in it (the fitted hour plus the attack run's mixed capture): the
 attack flows kept out of the fit, and the mixed attacks still alerted.
 
@@ -83,12 +84,14 @@ def reported_flows(table: SessionTable):
 
 def false_alerts(model: TrafficModel, pcap: Path) -> dict:
     flows, table = capture_sessions(model, str(pcap))
-    kinds = Counter(zip(table.sessions["verdict"].to_list(),
-                        table.sessions["top_dst_port"].to_list(), strict=True)
+    pairs = Counter(zip(table.sessions["src_ip"].to_list(),
+                        table.sessions["dst_ip"].to_list(), strict=True)
                     ) if table.sessions.height else Counter()
+    verdicts = Counter(table.sessions["verdict"].to_list()) if table.sessions.height else {}
     return {"flows": flows, "sessions": table.sessions.height,
             "alerted_flows": reported_flows(table).height,
-            "kinds": {f"{v} {p}": n for (v, p), n in kinds.most_common()}}
+            "host_pairs": {f"{s} -> {d}": n for (s, d), n in pairs.most_common()},
+            "verdicts": dict(verdicts)}
 
 
 def labelled_flows(run: Path, step: str) -> list[dict]:
@@ -163,9 +166,13 @@ def adapt(model_dir: Path, captures: list[Path], out: Path, feedback: Path | Non
 
 
 def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, str]:
-    """Triage the fitted hour as a sensor's rotating files (``MARK_FILE_MINUTES`` each), and
-    mark ``MARKS`` alerts of its most frequent kind (same signature and port), each from
-    another file where it can, false positives, as an analyst would; returns (log, kind)."""
+    """Triage the fitted part as a sensor's rotating files (``MARK_FILE_MINUTES`` each), and
+    mark ``MARKS`` alerts of the most frequent recurring one false positives, as an analyst
+    would, each from another file where it can; returns (log, the alert's host pair).
+
+    A recurring alert is one source's alerts on one host, whatever their verdict: a sweep
+    is called PortScan in one file and UDPScan in the next, and its top port changes with
+    what answered, but an analyst sees the same inventory host on the same servers."""
     chunks, log = work / "chunks", work / "feedback.jsonl"
     shutil.rmtree(chunks, ignore_errors=True)
     chunks.mkdir()
@@ -181,17 +188,19 @@ def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, 
     alerts = [(eve, a) for eve, a in alerts if a.get("event_type") == "alert"]
     if not alerts:
         raise SystemExit(f"{fit}: the base model raises no alert to mark")
-    kinds = Counter((a["alert"]["signature"], a["dest_port"]) for _, a in alerts)
-    kind = kinds.most_common(1)[0][0]
-    chosen = [(eve, a) for eve, a in alerts
-              if (a["alert"]["signature"], a["dest_port"]) == kind][:MARKS]
+    pairs = Counter(f"{a['src_ip']} -> {a['dest_ip']}" for _, a in alerts)
+    pair = pairs.most_common(1)[0][0]
+    candidates = [(eve, a) for eve, a in alerts if f"{a['src_ip']} -> {a['dest_ip']}" == pair]
+    first_per_file = list({eve: (eve, a) for eve, a in reversed(candidates)}.values())[::-1]
+    chosen = (first_per_file + [c for c in candidates if c not in first_per_file])[:MARKS]
     for eve, alert in chosen:
         trafficlm("feedback", str(eve), "--session", str(alert["trafficlm"]["session_id"]),
                   "--verdict", "false-positive", "--feedback", str(log),
                   "--note", "site traffic, reviewed")
-    print(f"marked {len(chosen)} of {kinds[kind]} alerts of {kind[0]} on port {kind[1]} "
-          f"(in {len({eve for eve, _ in chosen})} files)")
-    return log, f"{kind[0].removeprefix('TrafficLM ')} {kind[1]}"
+    marked = Counter(a["alert"]["signature"].removeprefix("TrafficLM ") for _, a in chosen)
+    print(f"marked {len(chosen)} of {pairs[pair]} alerts of {pair} ({dict(marked)}, "
+          f"in {len({eve for eve, _ in chosen})} files)")
+    return log, pair
 
 
 def corpus_table(model: TrafficModel, recipe_path: Path) -> dict:
@@ -253,9 +262,10 @@ def print_summary(r: dict) -> None:
     print(row(f"adapter + {feedback['marks']} marks", feedback["later_benign"],
               feedback["attacks"]))
     kind = r["feedback"]["kind"]
-    print(f"marked alert '{kind}' on the later traffic: base "
-          f"{r['base']['later_benign']['kinds'].get(kind, 0)}, with the marks "
-          f"{r['feedback']['later_benign']['kinds'].get(kind, 0)}")
+    print(f"alerts of the marked pair {kind} on the later traffic: base "
+          f"{r['base']['later_benign']['host_pairs'].get(kind, 0)}, site adapter "
+          f"{r['adapted']['later_benign']['host_pairs'].get(kind, 0)}, with the marks "
+          f"{r['feedback']['later_benign']['host_pairs'].get(kind, 0)}")
     for key in ("attacks_with_fitting_alert", "benign_with_any_alert"):
         print(f"corpus {key}: base {r['corpus']['base'][key]}, with the adapter "
               f"{r['corpus']['feedback_adapter'][key]}")

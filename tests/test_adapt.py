@@ -12,7 +12,14 @@ import pytest
 
 from trafficlm import adapt
 from trafficlm.adapt import AdaptError, read_feedback
-from trafficlm.baseline_guard import CONFIDENT, ONE_OFF_BURST, SAME_EPISODE, host_pairs, kept_out
+from trafficlm.baseline_guard import (
+    CONFIDENT,
+    DURING_BURST,
+    ONE_OFF_BURST,
+    SAME_EPISODE,
+    host_pairs,
+    kept_out,
+)
 from trafficlm.capture import CaptureReport
 from trafficlm.cli import main
 from trafficlm.feedback import FeedbackError, Mark, append
@@ -51,11 +58,31 @@ def test_an_attack_episode_and_a_one_off_burst_are_kept_out_and_a_recurring_look
     alerted[4] = False
     confident = np.zeros(len(starts), bool)
     confident[1] = True
-    reasons = kept_out(starts, pairs, alerted, confident)
+    none = np.zeros_like(alerted)
+    reasons = kept_out(starts, pairs, alerted, confident, none)
     assert reasons[:6].tolist() == [SAME_EPISODE, CONFIDENT, SAME_EPISODE, SAME_EPISODE, 0, 0]
     assert not reasons[6:18].any() and not reasons[30:].any()
     assert (reasons[18:30] == ONE_OFF_BURST).all()
-    assert not kept_out(starts, pairs, np.zeros_like(alerted), np.zeros_like(alerted)).any()
+    assert not kept_out(starts, pairs, none, none, none).any()
+
+
+def test_a_one_off_burst_takes_its_hosts_unalerted_flows_within_a_session_gap_but_no_marked_one():
+    """A slowloris whose base model alerts only some connections: 12 alerted flows of one host
+    pair at 1,000-1,011 s of an hour; the same pair's unalerted flows at 800 s, 1,005 s and
+    1,250 s (within 5 minutes of the burst) go with it, one at 1,400 s (past the gap) and one
+    an analyst marked do not, nor does another pair's flow at 1,005 s."""
+    s = 10**9
+    starts = np.concatenate([[0, 3600], 1000 + np.arange(12), [800, 1005, 1250, 1400, 1006,
+                                                                1005]]) * s
+    pairs = np.array([9, 9, *[3] * 12, 3, 3, 3, 3, 3, 7], np.uint64)
+    alerted = np.zeros(len(starts), bool)
+    alerted[2:14] = True
+    marked = np.zeros(len(starts), bool)
+    marked[18] = True
+    reasons = kept_out(starts, pairs, alerted, np.zeros_like(alerted), marked)
+    assert (reasons[2:14] == ONE_OFF_BURST).all()
+    assert reasons[14:].tolist() == [DURING_BURST, DURING_BURST, DURING_BURST, 0, 0, 0]
+    assert not reasons[:2].any()
 
 
 def test_host_pairs_tell_directions_and_hosts_apart():

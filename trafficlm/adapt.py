@@ -110,7 +110,8 @@ class SiteTraffic:
         or 0."""
         marked = self.column("marked").astype(bool)
         return kept_out(self.column("starts"), self.column("pairs").astype(np.uint64),
-                        self.base_alerts() & ~marked, self.column("confident").astype(bool))
+                        self.base_alerts() & ~marked, self.column("confident").astype(bool),
+                        marked)
 
     def excluded(self, reasons: np.ndarray, labels: list[str]) -> list[dict]:
         """The report's table of what was kept out: per host pair, base verdict and reason,

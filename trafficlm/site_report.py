@@ -41,7 +41,8 @@ def adapter_report(r: dict) -> str:
         + ", ".join(f"{n:,} {why}" for why, n in r["flows_excluded_by_reason"].items()) + "). "
         "An episode is one source's alerted flows to one host with no gap over 5 minutes; a "
         "one-off burst, a host pair's 10 or more alerted flows within a quarter of the "
-        "baseline's span. A baseline may hold an attack; an analyst's false-positive mark "
+        "baseline's span, which takes the pair's other flows from 5 minutes before it to 5 "
+        "minutes after with it. A baseline may hold an attack; an analyst's false-positive mark "
         "brings a flow back in. Every flow read that was kept out, held-back part included:", "",
         "| source | destination | ports | base verdict | why | flows |",
         "| --- | --- | --- | --- | --- | --- |",
