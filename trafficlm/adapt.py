@@ -14,7 +14,8 @@ examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
 
 A baseline can hold an attack. Flows the base model calls an attack with
 confidence ``GUARD_CONFIDENCE`` or more, the alerted flows of the same attack
-episode, and one-off bursts of alerts (``baseline_guard``) are kept out of
+episode, and one-off bursts of alerts with their hosts' other flows around
+them (``baseline_guard``) are kept out of
 the fit (unless an analyst marked them false positives) and listed in the
 report, never absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
 time, are not fitted either: the report compares false alerts on them with
