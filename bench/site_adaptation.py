@@ -84,14 +84,18 @@ def reported_flows(table: SessionTable):
 
 def false_alerts(model: TrafficModel, pcap: Path) -> dict:
     flows, table = capture_sessions(model, str(pcap))
-    pairs = Counter(zip(table.sessions["src_ip"].to_list(),
-                        table.sessions["dst_ip"].to_list(), strict=True)
-                    ) if table.sessions.height else Counter()
-    verdicts = Counter(table.sessions["verdict"].to_list()) if table.sessions.height else {}
-    return {"flows": flows, "sessions": table.sessions.height,
+    sessions = table.sessions  # an empty one has no host columns
+    pairs = Counter(map(pair_name, sessions["src_ip"], sessions["dst_ip"])
+                    ) if sessions.height else Counter()
+    return {"flows": flows, "sessions": sessions.height,
             "alerted_flows": reported_flows(table).height,
-            "host_pairs": {f"{s} -> {d}": n for (s, d), n in pairs.most_common()},
-            "verdicts": dict(verdicts)}
+            "host_pairs": dict(pairs.most_common()),
+            "verdicts": dict(Counter(sessions["verdict"]))}
+
+
+def pair_name(source: str, destination: str) -> str:
+    """How an alert is told apart from another here: its source and destination host."""
+    return f"{source} -> {destination}"
 
 
 def labelled_flows(run: Path, step: str) -> list[dict]:
@@ -188,11 +192,10 @@ def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, 
     alerts = [(eve, a) for eve, a in alerts if a.get("event_type") == "alert"]
     if not alerts:
         raise SystemExit(f"{fit}: the base model raises no alert to mark")
-    pairs = Counter(f"{a['src_ip']} -> {a['dest_ip']}" for _, a in alerts)
+    pairs = Counter(pair_name(a["src_ip"], a["dest_ip"]) for _, a in alerts)
     pair = pairs.most_common(1)[0][0]
-    candidates = [(eve, a) for eve, a in alerts if f"{a['src_ip']} -> {a['dest_ip']}" == pair]
-    first_per_file = list({eve: (eve, a) for eve, a in reversed(candidates)}.values())[::-1]
-    chosen = (first_per_file + [c for c in candidates if c not in first_per_file])[:MARKS]
+    chosen = spread_over_files([(eve, a) for eve, a in alerts
+                                if pair_name(a["src_ip"], a["dest_ip"]) == pair])[:MARKS]
     for eve, alert in chosen:
         trafficlm("feedback", str(eve), "--session", str(alert["trafficlm"]["session_id"]),
                   "--verdict", "false-positive", "--feedback", str(log),
@@ -201,6 +204,17 @@ def mark_recurring_alert(model_dir: Path, fit: Path, work: Path) -> tuple[Path, 
     print(f"marked {len(chosen)} of {pairs[pair]} alerts of {pair} ({dict(marked)}, "
           f"in {len({eve for eve, _ in chosen})} files)")
     return log, pair
+
+
+def spread_over_files(alerts: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """The alerts reordered so that each file's first comes before any file's second (and
+    so on), the order within a rank kept: marks taken from the front spread over files."""
+    seen: Counter = Counter()
+    ranks = []
+    for eve, _ in alerts:
+        ranks.append(seen[eve])
+        seen[eve] += 1
+    return [alert for _, alert in sorted(zip(ranks, alerts, strict=True), key=lambda r: r[0])]
 
 
 def corpus_table(model: TrafficModel, recipe_path: Path) -> dict:

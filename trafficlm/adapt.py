@@ -15,11 +15,11 @@ examples of their class, each weighing ``FEEDBACK_WEIGHT`` site flows.
 A baseline can hold an attack. Flows the base model calls an attack with
 confidence ``GUARD_CONFIDENCE`` or more, the alerted flows of the same attack
 episode, and one-off bursts of alerts with their hosts' other flows around
-them (``baseline_guard``) are kept out of
-the fit (unless an analyst marked them false positives) and listed in the
-report, never absorbed as normal. The last ``HELD_BACK`` of the site's flows, by start
-time, are not fitted either: the report compares false alerts on them with
-and without the adapter.
+them (``baseline_guard``) are kept out of the fit (unless an analyst marked
+them false positives) and listed in the report, never absorbed as normal.
+The last ``HELD_BACK`` of the site's flows, by start time, are not fitted
+either: the report compares false alerts on them with and without the
+adapter.
 
 Bounded: at most ``MAX_SITE_FLOWS`` flows are read (the rest counted, not
 read), at most ``MAX_DISTINCT`` distinct token sequences kept, and at most
@@ -109,10 +109,9 @@ class SiteTraffic:
     def kept_out_reasons(self) -> np.ndarray:
         """Per flow, why it is kept out of the fit as an attack (``baseline_guard.REASONS``),
         or 0."""
-        marked = self.column("marked").astype(bool)
         return kept_out(self.column("starts"), self.column("pairs").astype(np.uint64),
-                        self.base_alerts() & ~marked, self.column("confident").astype(bool),
-                        marked)
+                        self.base_alerts(), self.column("confident").astype(bool),
+                        self.column("marked").astype(bool))
 
     def excluded(self, reasons: np.ndarray, labels: list[str]) -> list[dict]:
         """The report's table of what was kept out: per host pair, base verdict and reason,
@@ -175,7 +174,7 @@ def _add_batch(model: TrafficModel, site: SiteTraffic, flows: FlowBatch,
     scores = score_flows(model, flows)
     marked = np.isin(scores.content_hash, np.fromiter(feedback.benign, np.uint64,
                                                       len(feedback.benign)))
-    confident = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE) & ~marked
+    confident = (scores.label != BENIGN) & (scores.confidence >= GUARD_CONFIDENCE)
     pairs = host_pairs(flows)
     verdicts = _label_indices(scores.label, model.labels)
     verdicts[(scores.label == BENIGN) & scores.unlike_training] = UNLIKE_TRAINING

@@ -55,8 +55,9 @@ def host_pairs(flows: FlowBatch) -> np.ndarray:
 def kept_out(starts: np.ndarray, pairs: np.ndarray, alerted: np.ndarray,
              confident: np.ndarray, marked: np.ndarray) -> np.ndarray:
     """Per flow, why it is kept out of the fit (one of ``REASONS``), or 0 when it is not.
-    ``alerted`` already leaves out what analysts marked false positives (``marked``), and
-    a marked flow is never kept out for its neighbours either."""
+    A flow analysts marked a false positive (``marked``) is never kept out: not as an
+    alert, not as a confident verdict, not as a neighbour of a burst."""
+    alerted, confident = alerted & ~marked, confident & ~marked
     reason = np.where(confident, CONFIDENT, 0).astype(np.int8)
     candidates = np.flatnonzero(alerted | confident)
     if not len(candidates):
@@ -83,11 +84,9 @@ def kept_out(starts: np.ndarray, pairs: np.ndarray, alerted: np.ndarray,
 
 def _in_windows(starts: np.ndarray, pairs: np.ndarray, keys: np.ndarray, lows: np.ndarray,
                 highs: np.ndarray) -> np.ndarray:
-    """Which flows belong to one of the host pairs ``keys`` (each at most once) and start
-    inside that pair's window [low, high]."""
+    """Which flows belong to one of the host pairs ``keys`` (sorted, each once, as
+    ``kept_out``'s pair groups come) and start inside that pair's window [low, high]."""
     if not len(keys):
         return np.zeros(len(starts), bool)
-    sort = np.argsort(keys)
-    keys, lows, highs = keys[sort], lows[sort], highs[sort]
     at = np.minimum(np.searchsorted(keys, pairs), len(keys) - 1)
     return (keys[at] == pairs) & (starts >= lows[at]) & (starts <= highs[at])
