@@ -160,6 +160,12 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert card.index("2-fold (each tested by a model that never saw it)") < card.index(
         "## Split")
+    # sim-to-real: the folders' classes alone, judged on every corpus attack capture
+    sim = results["sim_to_real"]
+    assert sim["corpus_attack_flows_left_out"] > 0
+    assert sim["summary"]["attack_captures"] == len(KFOLD_ATTACKS)
+    assert TrafficModel(tmp_path / "run" / "evaluation" / "sim-to-real").labels
+    assert card.index("## Sim-to-real") < card.index("## Split")
 
 
 @pytest.mark.slow

@@ -72,6 +72,9 @@ class FinetuneSection:
     patience: int = bounded(3, 1, 10_000)  # epochs without a better validation macro-F1
     class_weights: str = "sqrt"  # "sqrt" (1/sqrt(count)) or "inverse" (1/count)
     open_set_fpr: float = bounded(0.01, 0, 0.5, above=True)
+    # share of training rows varied in timing, TTL and window each batch
+    # (training/conditions_variation.py); 0: rows as captured
+    vary_conditions: float = bounded(0.0, 0, 1)
 
 
 @dataclass

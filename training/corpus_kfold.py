@@ -29,7 +29,7 @@ from trafficlm.training.corpus_folds import AttackCapture, attack_folds, kfold_t
 from trafficlm.training.datasets.corpus_labels import CaptureLabels, covered_attacks
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.manifest import ManifestCapture
-from trafficlm.training.finetune import calibrate, finetune, save_model
+from trafficlm.training.finetune import side_model
 from trafficlm.training.split import Split
 
 
@@ -85,13 +85,9 @@ def _fold_model(recipe: Recipe, encoder: Path, split: Split, tested_attacks: Flo
         return flows.select(~np.isin(flows.capture, held))
 
     train = FlowSet.concat([without_held(split.train), without_held(tested_attacks)])
-    validation = without_held(split.validation)
-    fine = finetune(recipe, encoder, train, validation, mode="lora",
-                    epochs=recipe.evaluate.fold_epochs, say=lambda m: None)
-    calibration = calibrate(fine.classifier, train, validation, fine.labels,
-                            recipe.finetune.open_set_fpr)
     directory = Path(recipe.output) / "evaluation" / "folds" / f"fold-{fold}"
-    return TrafficModel(save_model(fine, calibration, tokenizer, directory))
+    return side_model(recipe, encoder, train, without_held(split.validation), tokenizer,
+                      directory, recipe.evaluate.fold_epochs)
 
 
 def _families(entry: CaptureLabels) -> set[str]:

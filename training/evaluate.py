@@ -31,6 +31,7 @@ from trafficlm.training.metrics import (
     reorder_columns,
 )
 from trafficlm.training.report import write_reports
+from trafficlm.training.sim_to_real import sim_to_real
 from trafficlm.training.split import Split, split_by_group
 from trafficlm.training.unseen_conditions import unseen_conditions
 
@@ -70,6 +71,11 @@ def evaluate(recipe: Recipe, say=print) -> dict:
             recipe, encoder, split,
             read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
             model.tokenizer, say)
+        if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
+            results["sim_to_real"] = sim_to_real(
+                recipe, encoder, split,
+                read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
+                model.tokenizer, say)
     if recipe.data.manifest:
         results["corpus_detection"] = corpus_detection(model, unseen_manifest_captures(recipe),
                                                        recipe.data.manifest_benign, say)

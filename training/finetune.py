@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from trafficlm.model import BENIGN, Calibration, classify
+from trafficlm.model import BENIGN, Calibration, TrafficModel, classify
+from trafficlm.tokenizer.vocab import Vocabulary
+from trafficlm.training.conditions_variation import condition_variation
 from trafficlm.training.config import Recipe
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.fitting import fit_epoch
@@ -64,13 +66,15 @@ def finetune(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: Flow
                                   lr=cfg.learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
     rng = np.random.default_rng(recipe.seed)
+    vary = (condition_variation(Vocabulary(recipe.tokenizer.context), cfg.vary_conditions, rng)
+            if cfg.vary_conditions else None)
     best, best_state, history, stale = -1.0, None, [], 0
     epochs = epochs or cfg.epochs
     schedule = LinearSchedule(optimizer, cfg.learning_rate,
                          epochs * -(-len(train) // cfg.batch_size))
     for epoch in range(epochs):
         loss = fit_epoch(model, train.ids, y, optimizer, loss_fn, schedule, cfg.batch_size,
-                         rng, f"{mode} epoch {epoch + 1}")
+                         rng, f"{mode} epoch {epoch + 1}", vary)
         score = macro_f1(validation.labels, predict_labels(model, validation.ids, labels))
         history.append({"epoch": epoch + 1, "loss": round(loss, 5),
                         "validation_macro_f1": round(score, 4)})
@@ -150,3 +154,15 @@ def save_model(fine: FineTuned, calibration: Calibration, tokenizer, directory: 
     if card is not None:
         (directory / "README.md").write_text(card, encoding="utf-8")
     return directory
+
+
+def side_model(recipe: Recipe, encoder_dir: Path, train: FlowSet, validation: FlowSet,
+               tokenizer, directory: Path, epochs: int) -> TrafficModel:
+    """A LoRA model fine-tuned, calibrated and saved beside the shipped one, for an
+    evaluation that must hold some data out of training (a k-fold's fold, the corpus's
+    attacks for sim-to-real); loaded as triage would load it."""
+    fine = finetune(recipe, encoder_dir, train, validation, mode="lora", epochs=epochs,
+                    say=lambda m: None)
+    calibration = calibrate(fine.classifier, train, validation, fine.labels,
+                            recipe.finetune.open_set_fpr)
+    return TrafficModel(save_model(fine, calibration, tokenizer, directory))

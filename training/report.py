@@ -32,7 +32,9 @@ def _system(results: dict, key: str) -> dict | None:
 def markdown(results: dict) -> str:
     # traffic the model never saw comes first: whole attack captures, each held out by fold
     lines = _kfold_lines(results.get("corpus_kfold"))
-    lines += _corpus_lines(results.get("corpus_detection"))
+    lines += _corpus_lines(results.get("sim_to_real"), SIM_TO_REAL_HEADING, sim_to_real=True)
+    lines += _corpus_lines(results.get("corpus_detection"), CORPUS_HEADING,
+                           sim_to_real="corpus_kfold" not in results)
     lines += unseen_lines(results.get("unseen_conditions"))
     lines += ["## Split", "", "| side | flows | captures | groups |", "| --- | --- | --- | --- |"]
     for side, sizes in results["split"].items():
@@ -108,6 +110,11 @@ def _small_classes(results: dict, below: int = SMALL_CLASS_FLOWS) -> list[str]:
             "not hundredths, between fine-tuning seeds."]
 
 
+CORPUS_HEADING = "## Whole captures through triage (corpus captures never read in training)"
+SIM_TO_REAL_HEADING = ("## Sim-to-real: every corpus attack capture, by a model fine-tuned "
+                       "without any corpus attack flow")
+
+
 def _kfold_lines(kfold: dict | None) -> list[str]:
     """The k-fold whole-capture table: per family, detected beside the ceiling."""
     if not kfold:
@@ -126,13 +133,14 @@ def _kfold_lines(kfold: dict | None) -> list[str]:
     return [*lines, ""]
 
 
-def _corpus_lines(corpus: dict | None) -> list[str]:
-    """Whole captures through triage: per manifest label, how many alerted (and fittingly)."""
+def _corpus_lines(corpus: dict | None, heading: str, sim_to_real: bool) -> list[str]:
+    """Whole captures through triage: per manifest label, how many alerted (and fittingly);
+    ``sim_to_real``: the model read no corpus attack flow, so the staged families' line is
+    the sim-to-real number."""
     if not corpus:
         return []
     s = corpus["summary"]
-    lines = ["## Whole captures through triage (corpus captures never read in training)", "",
-             *_staged_line(s),
+    lines = [heading, "", *_staged_line(s, sim_to_real),
              f"- attack captures with an alert of a fitting class: "
              f"{_pct(s['attacks_with_fitting_alert'])} of {s['attack_captures']} "
              f"(any alert: {_pct(s['attacks_with_any_alert'])})",
@@ -150,10 +158,11 @@ def _corpus_lines(corpus: dict | None) -> list[str]:
     return [*lines, ""]
 
 
-def _staged_line(summary: dict) -> list[str]:
+def _staged_line(summary: dict, sim_to_real: bool) -> list[str]:
     if not summary.get("staged_captures"):
         return []
-    return [f"- sim-to-real: of the {summary['staged_captures']} attack captures whose family "
+    name = "sim-to-real" if sim_to_real else "families the testbed stages"
+    return [f"- {name}: of the {summary['staged_captures']} attack captures whose family "
             "the testbed stages (scans, brute force, floods, slow DoS, web attacks, tunnels), "
             f"{_pct(summary['staged_with_fitting_alert'])} alerted with a fitting class"]
 
