@@ -283,6 +283,10 @@ def test_the_audit_shuffles_one_field_across_flows_and_nothing_else():
     assert (out[~in_ttl] == ids[~in_ttl]).all()  # other fields stay where they were
     assert sorted(out[in_ttl]) == sorted(ids[in_ttl])  # the field's mix is kept ...
     assert (out[in_ttl] != ids[in_ttl]).mean() > 0.5  # ... and what it said per flow is gone
+    both = shuffled(ids, vocab, ["ttl", "tcp_window"], rng)  # the audit's network-fields row
+    assert ((both >= ttl.base) & (both < ttl.base + ttl.size) == in_ttl).all()
+    assert (both[~in_ttl] != ids[~in_ttl]).mean() > 0.5 and sorted(both[~in_ttl]) == sorted(
+        ids[~in_ttl])
 
 
 def test_unseen_conditions_train_on_fast_paths_and_test_on_slow_ones_and_unseen_programs(
