@@ -7,7 +7,9 @@ An attack capture counts as detected when one of its sessions has a fitting
 verdict: the class we have for its label (a port scan must be called a scan),
 or, for labels no class of ours covers (malware, exploits), any alert: the
 analyst is sent to the capture, and the class shown is the nearest we know.
-Benign captures used in training are left out.
+Benign captures used in training are left out. The Zeek-style counting rules
+(``counting_rules``) are scored on the same flows by the same measure: the
+yardstick the model has to beat, family by family.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections import defaultdict
 from trafficlm.capture import CaptureReport
 from trafficlm.detect import scored_frame
 from trafficlm.flows import FlowBatch
+from trafficlm.flows.frame import flows_frame
 from trafficlm.model import TrafficModel
 from trafficlm.pipeline import capture_flows
 from trafficlm.sessions import SessionTable, build_sessions
+from trafficlm.training.counting_rules import rule_verdicts
 from trafficlm.training.datasets.manifest import ManifestCapture
 
 SCANS = ("PortScan", "ServiceScan", "UDPScan", "OS Fingerprinting")
@@ -41,36 +45,46 @@ FITTING: dict[str, tuple[str, ...]] = {
     "web_attack_path_traversal": ("Web Attack \u2013 Path Traversal",),
 }
 SKIPPED_LABELS = ("unknown",)
+COUNTS = ("captures", "any_alert", "fitting_alert", "rules_any_alert", "rules_fitting_alert")
 
 
-def capture_sessions(model: TrafficModel, path: str) -> tuple[int, SessionTable]:
-    """(flows read, the sessions triage would report) for one whole capture."""
+def read_capture(path: str) -> FlowBatch | None:
+    """Every flow of one whole capture; None when it holds none."""
     batches = list(capture_flows(path, CaptureReport(path)))
-    if not batches:
+    return FlowBatch.concat(batches) if batches else None
+
+
+def capture_sessions(model: TrafficModel, path: str,
+                     flows: FlowBatch | None = None) -> tuple[int, SessionTable]:
+    """(flows read, the sessions triage would report) for one whole capture; ``flows``:
+    the capture's flows, when already read."""
+    flows = read_capture(path) if flows is None else flows
+    if flows is None:
         return 0, SessionTable.empty()
-    flows = FlowBatch.concat(batches)
     return len(flows), build_sessions(scored_frame(model, flows, path))
 
 
-def capture_verdicts(model: TrafficModel, path: str) -> set[str]:
+def capture_verdicts(model: TrafficModel, path: str,
+                     flows: FlowBatch | None = None) -> set[str]:
     """The verdicts of the sessions triage would alert on in one capture."""
-    return set(capture_sessions(model, path)[1].sessions["verdict"].to_list())
+    return set(capture_sessions(model, path, flows)[1].sessions["verdict"].to_list())
 
 
 def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
                      benign_labels: list[str], say=print) -> dict:
-    """Per label: captures, share with any alert, share with a fitting alert."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"captures": 0, "any_alert": 0,
-                                                             "fitting_alert": 0})
+    """Per label: captures, share with any alert, share with a fitting alert; the same for
+    the counting rules (``counting_rules``) on the same flows."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     for capture in captures:
         if capture.label in SKIPPED_LABELS:
             continue
-        verdicts = capture_verdicts(model, capture.path)
+        flows = read_capture(capture.path)
         row = counts[capture.label]
         row["captures"] += 1
-        row["any_alert"] += bool(verdicts)
-        fitting = FITTING.get(capture.label)
-        row["fitting_alert"] += bool(verdicts & set(fitting) if fitting else verdicts)
+        for prefix, verdicts in (("", capture_verdicts(model, capture.path, flows)),
+                                 ("rules_", rule_verdicts(flows_frame(flows)) if flows else set())):
+            row[f"{prefix}any_alert"] += bool(verdicts)
+            row[f"{prefix}fitting_alert"] += _fits(capture.label, verdicts)
     benign = [counts[b] for b in benign_labels if b in counts]
     attacks = [row for label, row in counts.items() if label not in benign_labels]
     staged = [row for label, row in counts.items() if label in FITTING]
@@ -85,9 +99,21 @@ def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
         # sim-to-real: the attack families the testbed stages, recorded elsewhere
         "staged_captures": sum(r["captures"] for r in staged),
         "staged_with_fitting_alert": _share(staged, "fitting_alert"),
+        "rules_benign_with_any_alert": _share(benign, "rules_any_alert"),
+        "rules_attacks_with_fitting_alert": _share(attacks, "rules_fitting_alert"),
+        "rules_staged_with_fitting_alert": _share(staged, "rules_fitting_alert"),
+        # labels the rules find in more captures than the model does
+        "rules_ahead": sorted(label for label, row in counts.items()
+                              if row["rules_fitting_alert"] > row["fitting_alert"]),
     }
     say(f"corpus detection: {summary}")
     return {"summary": summary, "per_label": dict(sorted(counts.items()))}
+
+
+def _fits(label: str, verdicts: set[str]) -> bool:
+    """A verdict of the label's fitting classes; any verdict for a label none fits."""
+    fitting = FITTING.get(label)
+    return bool(verdicts & set(fitting) if fitting else verdicts)
 
 
 def _share(rows: list[dict[str, int]], key: str) -> float | None:

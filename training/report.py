@@ -146,16 +146,31 @@ def _corpus_lines(corpus: dict | None, heading: str, sim_to_real: bool) -> list[
              f"(any alert: {_pct(s['attacks_with_any_alert'])})",
              f"- benign captures with any alert: {_pct(s['benign_with_any_alert'])} of "
              f"{s['benign_captures']}",
+             *_rules_lines(s),
              f"- the attack captures carry {s['attack_labels']} labels, "
              f"{s['single_capture_labels']} of them on a single capture: most are attacks "
              "no training data of ours stages",
              "- an alert is a session triage reports, after its volume and collateral rules "
              "(trafficlm/session_rules.py)", "",
-             "| manifest label | captures | any alert | fitting alert |",
-             "| --- | --- | --- | --- |"]
+             "| manifest label | captures | any alert | fitting alert | counting rules: any, "
+             "fitting |",
+             "| --- | --- | --- | --- | --- |"]
     for label, r in corpus["per_label"].items():
-        lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} |")
+        lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} | "
+                     f"{r['rules_any_alert']}, {r['rules_fitting_alert']} |")
     return [*lines, ""]
+
+
+def _rules_lines(summary: dict) -> list[str]:
+    """The counting rules' line, beside the model's: the yardstick it has to beat."""
+    if "rules_attacks_with_fitting_alert" not in summary:
+        return []
+    ahead = ", ".join(summary["rules_ahead"]) or "none"
+    return [f"- Zeek-style counting rules (training/counting_rules.py) on the same captures: "
+            f"{_pct(summary['rules_attacks_with_fitting_alert'])} of attack captures with a "
+            f"fitting alert, {_pct(summary['rules_staged_with_fitting_alert'])} of the staged "
+            f"families, {_pct(summary['rules_benign_with_any_alert'])} of benign captures with "
+            f"any; labels where the rules find more captures than the model: {ahead}"]
 
 
 def _staged_line(summary: dict, sim_to_real: bool) -> list[str]:
