@@ -67,15 +67,12 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     if recipe.evaluate.unseen_programs and recipe.data.testbed:
         results["unseen_conditions"] = unseen_conditions(recipe, encoder, flows, split, say)
     if recipe.data.corpus_attacks:
-        results["corpus_kfold"] = corpus_kfold(
-            recipe, encoder, split,
-            read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
-            model.tokenizer, say)
+        captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
+        results["corpus_kfold"] = corpus_kfold(recipe, encoder, split, captures,
+                                               model.tokenizer, say)
         if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
-            results["sim_to_real"] = sim_to_real(
-                recipe, encoder, split,
-                read_manifest(recipe.data.manifest, recipe.data.manifest_groups),
-                model.tokenizer, say)
+            results["sim_to_real"] = sim_to_real(recipe, encoder, split, captures,
+                                                 model.tokenizer, say)
     if recipe.data.manifest:
         results["corpus_detection"] = corpus_detection(model, unseen_manifest_captures(recipe),
                                                        recipe.data.manifest_benign, say)
