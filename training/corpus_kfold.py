@@ -18,13 +18,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trafficlm.capture import CaptureReport
-from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
 from trafficlm.model import BENIGN, TrafficModel
-from trafficlm.pipeline import capture_flows
 from trafficlm.training.config import Recipe
-from trafficlm.training.corpus_detection import capture_verdicts
+from trafficlm.training.corpus_detection import capture_verdicts, read_capture
 from trafficlm.training.corpus_folds import AttackCapture, attack_folds, kfold_table
 from trafficlm.training.datasets.corpus_labels import CaptureLabels, covered_attacks
 from trafficlm.training.datasets.flowset import FlowSet
@@ -39,8 +36,7 @@ def labelled_attacks(captures: list[ManifestCapture]
     labelled flows touch (what makes two captures siblings)."""
     out = []
     for capture, entry in covered_attacks(captures):
-        batches = list(capture_flows(capture.path, CaptureReport(capture.path)))
-        frame = flows_frame(FlowBatch.concat(batches))
+        frame = flows_frame(read_capture(capture.path))
         found, _ = entry.flow_labels(frame)
         attack = frame.filter(pl.Series([label not in (None, BENIGN) for label in found]))
         hosts = frozenset(attack["src_ip"].to_list()) | frozenset(attack["dst_ip"].to_list())
