@@ -17,6 +17,7 @@ from trafficlm.model import ModelError, TrafficModel
 from trafficlm.rehearsal import load_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
+from trafficlm.training.data import pretraining_ids, recipe_tokenizer
 from trafficlm.training.jobs import evaluate_job, finetune_job
 from trafficlm.training.pretrain import pretrain
 from trafficlm.training.report import markdown
@@ -96,6 +97,8 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert set(model.labels) == set(CLASSES)
     assert (tmp_path / "run" / "model" / "adapter" / "adapter_model.safetensors").exists()
 
+    stopped_evaluation_keeps_its_finished_tables(recipe, tmp_path / "run" / "evaluation",
+                                                 monkeypatch)
     recipe.evaluate.finetune_seeds = [7]
     results = evaluate_job(recipe, say=lambda m: None)
     seeds = results["seeds"]
@@ -124,6 +127,35 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     assert "pretrain: 1.0 min" in card
     ids, rehearsed = load_rehearsal(tmp_path / "run" / "model", model.labels)
     assert set(rehearsed) == set(CLASSES) and len(ids) == len(rehearsed)
+
+
+def stopped_evaluation_keeps_its_finished_tables(recipe, directory, monkeypatch):
+    """An evaluation that dies in a stage leaves the reports of every stage before it, and
+    says which are missing."""
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr("trafficlm.training.evaluate.explanation_kinds", killed)
+        with pytest.raises(KeyboardInterrupt):
+            evaluate_job(recipe, say=lambda m: None)
+    partial = json.loads((directory / "results.json").read_text(encoding="utf-8"))
+    assert "shortcut_audit" in partial and "explanations" not in partial
+    assert partial["pending"] == ["explanations", "baselines", "probe", "leave_one_attack_out"]
+    written = (directory / "results.md").read_text(encoding="utf-8")
+    assert "**Incomplete**" in written and "## Shortcut audit" in written
+
+
+def test_pretraining_reads_its_own_share_of_each_capture(manifest, tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, manifest))
+    tokenizer = recipe_tokenizer(recipe)
+    recipe.data.pretrain_flows_per_capture = 1_000_000
+    everything = pretraining_ids(recipe, tokenizer, say=lambda m: None)
+    recipe.data.pretrain_flows_per_capture = 2
+    sampled = pretraining_ids(recipe, tokenizer, say=lambda m: None)
+    captures = len(list((tmp_path / "data").glob("*/*")))
+    assert len(sampled) <= 2 * captures < len(everything)
+    assert not {row.tobytes() for row in sampled} - {row.tobytes() for row in everything}
 
 
 KFOLD_ATTACKS = ("zeek-traces/ftp__bruteforce.pcap", "ninahonyango-pca/bruteForce.pcapng",

@@ -29,7 +29,9 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         *_manifest_lines(recipe),
         "- Pretraining read the captures of the training and validation groups"
         f"{' (of the corpus, its benign ones)' if recipe.data.corpus_attacks else ''}, "
-        f"labels ignored{_unlabelled(recipe)}; the test groups were never read before testing.",
+        f"labels ignored{_unlabelled(recipe)}, at most "
+        f"{recipe.data.pretrain_flows_per_capture or recipe.data.max_flows_per_capture} flows "
+        "per capture; the test groups were never read before testing.",
         f"- Split by whole testbed runs and captures: validation "
         f"{recipe.data.validation_groups}, test {recipe.data.test_groups}.", "",
         "## Recipe", "",

@@ -44,6 +44,9 @@ class DataSection:
     # the manifest's attack captures too, labelled flow by flow (datasets/corpus_labels.toml)
     corpus_attacks: bool = False
     max_flows_per_capture: int = bounded(5000, 1, 10_000_000)
+    # unlabelled flows pretraining reads per capture (0: as many as max_flows_per_capture);
+    # pretraining needs no class balance, so it can read far more of each capture
+    pretrain_flows_per_capture: int = bounded(0, 0, 10_000_000)
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
     attempted_as: str = "benign"  # CIC "- Attempted" labels: "benign" or "own"

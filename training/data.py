@@ -71,16 +71,25 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
     if not captures:
         raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
                           f"{', '.join(paths) or '[data]'}")
+    cap = recipe.data.pretrain_flows_per_capture or recipe.data.max_flows_per_capture
+    rng = np.random.default_rng(recipe.seed)
     chunks = []
     for path in captures:
         batches = list(capture_flows(path, CaptureReport(path)))
         if batches:
             flows = FlowBatch.concat(batches)
-            chunks.append(tokenizer.encode(flows.select(
-                np.arange(min(len(flows), recipe.data.max_flows_per_capture)))).ids)
+            chunks.append(tokenizer.encode(flows.select(_sample_rows(len(flows), cap, rng))).ids)
     ids = np.unique(np.concatenate(chunks), axis=0)
     say(f"pretraining on {len(ids)} unique flows from {len(captures)} captures")
     return ids
+
+
+def _sample_rows(count: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``cap`` of ``count`` rows, in capture order: a random sample rather than the
+    first ones, so a long capture's later phases (a scan after the handshakes) are read too."""
+    if count <= cap:
+        return np.arange(count)
+    return np.sort(rng.choice(count, cap, replace=False))
 
 
 def training_manifest_captures(recipe: Recipe) -> list[ManifestCapture]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,13 @@ from trafficlm.training.unseen_conditions import unseen_conditions
 
 
 def evaluate(recipe: Recipe, say=print) -> dict:
+    """Score the recipe's model and run every other system and table of the recipe.
+
+    The reports are rewritten before each stage, naming the stages still to run, so an
+    evaluation stopped part way (an hour for the world recipe) keeps every table it finished;
+    the tables on networks the model never saw run first."""
     started = time.monotonic()
-    model_dir = Path(recipe.output) / "model"
-    model = TrafficModel(model_dir)
+    model = TrafficModel(Path(recipe.output) / "model")
     flows = labelled_flows(recipe, model.tokenizer, say)
     split = split_by_group(flows, recipe.data.validation_groups, recipe.data.test_groups,
                            recipe.source)
@@ -49,38 +54,61 @@ def evaluate(recipe: Recipe, say=print) -> dict:
                "model": _scores(split.test, probs, labels, recipe.evaluate.fprs),
                "open_set": _open_set(split.test, probs, distance, model.calibration.threshold,
                                      labels)}
-    results["shortcut_audit"] = shortcut_audit(model, split.test, recipe.seed)
-    results["explanations"] = explanation_kinds(model, split.test, recipe.seed)
-    results["baselines"] = _baselines(recipe, split, labels)
-    say("frozen-encoder probe")
+    predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
+    matrix = confusion(split.test.labels, predicted, labels)
+    directory = Path(recipe.output) / "evaluation"
+    stages = _stages(recipe, model, flows, split, results["model"]["macro_f1"], say)
+    for done, (key, stage) in enumerate(stages):
+        results["pending"] = [name for name, _ in stages[done:]]
+        write_reports(directory, results, matrix)
+        results[key] = stage()
+    del results["pending"]
+    results["evaluation_seconds"] = round(time.monotonic() - started, 1)
+    write_reports(directory, results, matrix)
+    return results
+
+
+Stage = tuple[str, Callable[[], dict]]
+
+
+def _stages(recipe: Recipe, model: TrafficModel, flows: FlowSet, split: Split,
+            shipped_f1: float, say) -> list[Stage]:
+    """The recipe's evaluation stages in the order they run, each (results key, job)."""
     encoder = Path(recipe.output) / "pretrain" / "model"
+    stages: list[Stage] = []
+    if recipe.data.corpus_attacks:
+        captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
+        stages.append(("corpus_kfold", lambda: corpus_kfold(
+            recipe, encoder, split, captures, model.tokenizer, say)))
+        if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
+            stages.append(("sim_to_real", lambda: sim_to_real(
+                recipe, encoder, split, captures, model.tokenizer, say)))
+    if recipe.data.manifest:
+        stages.append(("corpus_detection", lambda: corpus_detection(
+            model, unseen_manifest_captures(recipe), recipe.data.manifest_benign, say)))
+    if recipe.evaluate.unseen_programs and recipe.data.testbed:
+        stages.append(("unseen_conditions", lambda: unseen_conditions(
+            recipe, encoder, flows, split, say)))
+    stages += [("shortcut_audit", lambda: shortcut_audit(model, split.test, recipe.seed)),
+               ("explanations", lambda: explanation_kinds(model, split.test, recipe.seed)),
+               ("baselines", lambda: _baselines(recipe, split, model.labels)),
+               ("probe", lambda: _probe(recipe, encoder, split, model.labels, say))]
+    if recipe.evaluate.leave_one_out:
+        stages.append(("leave_one_attack_out", lambda: _leave_one_out(
+            recipe, encoder, split, say)))
+    if recipe.evaluate.finetune_seeds:
+        stages.append(("seeds", lambda: _seed_spread(recipe, encoder, split, shipped_f1, say)))
+    return stages
+
+
+def _probe(recipe: Recipe, encoder: Path, split: Split, labels: list[str], say) -> dict:
+    """A linear probe on the frozen encoder: what pretraining alone gives."""
+    say("frozen-encoder probe")
     probe = finetune(recipe, encoder, split.train, split.validation, mode="probe",
                      epochs=recipe.evaluate.probe_epochs, say=say)
     probe_probs, _ = classify(probe.classifier, split.test.ids)
     probe_probs = reorder_columns(probe_probs, probe.labels, labels)
-    results["probe"] = _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
-    if recipe.evaluate.leave_one_out:
-        results["leave_one_attack_out"] = _leave_one_out(recipe, encoder, split, say)
-    if recipe.evaluate.finetune_seeds:
-        results["seeds"] = _seed_spread(recipe, encoder, split, results["model"]["macro_f1"],
-                                        say)
-    if recipe.evaluate.unseen_programs and recipe.data.testbed:
-        results["unseen_conditions"] = unseen_conditions(recipe, encoder, flows, split, say)
-    if recipe.data.corpus_attacks:
-        captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
-        results["corpus_kfold"] = corpus_kfold(recipe, encoder, split, captures,
-                                               model.tokenizer, say)
-        if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
-            results["sim_to_real"] = sim_to_real(recipe, encoder, split, captures,
-                                                 model.tokenizer, say)
-    if recipe.data.manifest:
-        results["corpus_detection"] = corpus_detection(model, unseen_manifest_captures(recipe),
-                                                       recipe.data.manifest_benign, say)
-    results["evaluation_seconds"] = round(time.monotonic() - started, 1)
-    predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
-    write_reports(Path(recipe.output) / "evaluation", results,
-                  confusion(split.test.labels, predicted, labels))
-    return results
+    return _scores(split.test, probe_probs, labels, recipe.evaluate.fprs)
 
 
 def _scores(test: FlowSet, probs: np.ndarray, labels: list[str], fprs: list[float]) -> dict:

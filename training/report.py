@@ -30,8 +30,9 @@ def _system(results: dict, key: str) -> dict | None:
 
 
 def markdown(results: dict) -> str:
+    lines = _pending_lines(results.get("pending"))
     # traffic the model never saw comes first: whole attack captures, each held out by fold
-    lines = _kfold_lines(results.get("corpus_kfold"))
+    lines += _kfold_lines(results.get("corpus_kfold"))
     lines += _corpus_lines(results.get("sim_to_real"), SIM_TO_REAL_HEADING, sim_to_real=True)
     lines += _corpus_lines(results.get("corpus_detection"), CORPUS_HEADING,
                            sim_to_real="corpus_kfold" not in results)
@@ -74,6 +75,14 @@ def markdown(results: dict) -> str:
                          f"{_pct(r['as_another_attack'])} | {_pct(r['by_open_set_only'])} | "
                          f"{_pct(r['benign_false_alarms'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _pending_lines(pending: list[str] | None) -> list[str]:
+    """An evaluation still running, or stopped part way, says which tables are missing."""
+    if not pending:
+        return []
+    return [f"**Incomplete**: written before the stage `{pending[0]}`; not measured yet: "
+            f"{', '.join(pending)}.", ""]
 
 
 def _seed_lines(seeds: dict | None) -> list[str]:
