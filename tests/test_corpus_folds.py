@@ -32,10 +32,11 @@ def test_every_capture_in_one_fold_siblings_together():
 
 def test_the_ceiling_counts_captures_with_a_sibling_elsewhere():
     folds = attack_folds(CAPTURES, 3)
-    table = kfold_table(CAPTURES, folds, {"other/b2.pcap": True, "x/lonely.pcap": False},
-                        {"other/b2.pcap": True, "lab/a1.pcap": True})
+    table = kfold_table(CAPTURES, folds, {
+        "detected": {"other/b2.pcap": True, "x/lonely.pcap": False},
+        "any_alert": {"other/b2.pcap": True, "lab/a1.pcap": True}})
     assert table["Exploit"] == {"captures": 5, "ceiling": 5, "detected": 1, "any_alert": 2}
     assert table["Heartbleed"] == {"captures": 1, "ceiling": 0, "detected": 0, "any_alert": 0}
     assert table["Credential Access"]["ceiling"] == 0
-    one_fold = kfold_table(CAPTURES, dict.fromkeys(folds, 0), {})
+    one_fold = kfold_table(CAPTURES, dict.fromkeys(folds, 0), {"detected": {}})
     assert all(row["ceiling"] == 0 for row in one_fold.values())

@@ -186,6 +186,8 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     # sibling to learn from; the lone scans have none
     assert families["FTP-Patator"]["ceiling"] == families["SSH-Patator"]["ceiling"] == 2
     assert families["PortScan"]["ceiling"] == families["ServiceScan"]["ceiling"] == 0
+    # the counting rules catch zeek's FTP guessing (20+ rejected logins), scored beside
+    assert families["FTP-Patator"]["rules_detected"] >= 1
     folds = sorted((tmp_path / "run" / "evaluation" / "folds").iterdir())
     assert [f.name for f in folds] == ["fold-0", "fold-1"]
     assert all(TrafficModel(f).labels for f in folds)  # each fold's model is a real model

@@ -76,20 +76,18 @@ def attack_folds(captures: list[AttackCapture], k: int) -> dict[str, int]:
 
 
 def kfold_table(captures: list[AttackCapture], folds: dict[str, int],
-                detected: dict[str, bool], alerted: dict[str, bool] | None = None
-                ) -> dict[str, dict[str, int]]:
+                outcomes: dict[str, dict[str, bool]]) -> dict[str, dict[str, int]]:
     """Per family: captures, how many have a same-family capture in another fold (the
-    ceiling), how many the model tested on their fold detected with a fitting class, and
-    how many raised any alert."""
-    alerted = alerted or {}
+    ceiling), and per outcome column (e.g. ``detected``: the fold's model alerted with a
+    fitting class) how many captures it holds for."""
     table: dict[str, dict[str, int]] = {}
     for capture in captures:
-        row = table.setdefault(capture.family, {"captures": 0, "ceiling": 0, "detected": 0,
-                                                "any_alert": 0})
+        row = table.setdefault(capture.family, {"captures": 0, "ceiling": 0,
+                                                **dict.fromkeys(outcomes, 0)})
         row["captures"] += 1
         row["ceiling"] += any(other.family == capture.family
                               and folds[other.name] != folds[capture.name]
                               for other in captures)
-        row["detected"] += bool(detected.get(capture.name))
-        row["any_alert"] += bool(alerted.get(capture.name))
+        for column, held in outcomes.items():
+            row[column] += bool(held.get(capture.name))
     return dict(sorted(table.items()))

@@ -7,8 +7,10 @@ same pretrained encoder on everything else (the recipe's training flows and
 the other folds' attack flows), saved, and each held-out capture goes
 through triage's scoring and sessions. A capture is detected when a session
 has a verdict of the capture's own labels (``corpus_labels``); ``any_alert``
-counts any session. The ceiling says how many captures had a sibling of
-their family in another fold to learn from.
+counts any session; ``rules_detected`` scores the Zeek-style counting rules
+(``counting_rules``) on the same capture by the same measure. The ceiling
+says how many captures had a sibling of their family in another fold to
+learn from.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from trafficlm.model import BENIGN, TrafficModel
 from trafficlm.training.config import Recipe
 from trafficlm.training.corpus_detection import capture_verdicts, read_capture
 from trafficlm.training.corpus_folds import AttackCapture, attack_folds, kfold_table
+from trafficlm.training.counting_rules import rule_verdicts
 from trafficlm.training.datasets.corpus_labels import CaptureLabels, covered_attacks
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.manifest import ManifestCapture
@@ -53,7 +56,8 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
     # attack flows the recipe's split put in its test groups still teach the other folds
     attack_paths = [c.path for c, _, _ in attacks]
     tested_attacks = split.test.select(np.isin(split.test.capture, attack_paths))
-    detected, alerted = {}, {}
+    outcomes: dict[str, dict[str, bool]] = {"detected": {}, "any_alert": {},
+                                            "rules_detected": {}}
     for fold in range(k):
         held = [(c, e) for c, e, a in attacks if folds[a.name] == fold]
         if not held:
@@ -62,12 +66,15 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
         model = _fold_model(recipe, encoder, split, tested_attacks,
                             [c.path for c, _ in held], tokenizer, fold)
         for capture, entry in held:
-            verdicts = capture_verdicts(model, capture.path)
-            detected[entry.path] = bool(verdicts & _families(entry))
-            alerted[entry.path] = bool(verdicts)
-    table = kfold_table([a for _, _, a in attacks], folds, detected, alerted)
+            flows = read_capture(capture.path)
+            verdicts = capture_verdicts(model, capture.path, flows)
+            outcomes["detected"][entry.path] = bool(verdicts & _families(entry))
+            outcomes["any_alert"][entry.path] = bool(verdicts)
+            rules = rule_verdicts(flows_frame(flows)) if flows else set()
+            outcomes["rules_detected"][entry.path] = bool(rules & _families(entry))
+    table = kfold_table([a for _, _, a in attacks], folds, outcomes)
     summary = {"folds": k, "captures": len(attacks),
-               "detected": sum(detected.values()), "any_alert": sum(alerted.values()),
+               **{column: sum(held.values()) for column, held in outcomes.items()},
                "ceiling": sum(row["ceiling"] for row in table.values())}
     say(f"corpus k-fold: {summary}")
     return {"summary": summary, "per_family": table}

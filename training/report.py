@@ -133,12 +133,13 @@ def _kfold_lines(kfold: dict | None) -> list[str]:
              "never saw it)", "",
              f"- detected with a fitting class: {s['detected']} of {s['captures']} attack "
              f"captures (any alert: {s['any_alert']}); ceiling {s['ceiling']}: the captures "
-             "with a sibling of their family in another fold to learn from", "",
-             "| family | captures | ceiling | detected | any alert |",
-             "| --- | --- | --- | --- | --- |"]
+             "with a sibling of their family in another fold to learn from; the Zeek-style "
+             f"counting rules, on the same captures: {s.get('rules_detected', 'n/a')}", "",
+             "| family | captures | ceiling | detected | any alert | counting rules |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for family, row in kfold["per_family"].items():
         lines.append(f"| {family} | {row['captures']} | {row['ceiling']} | {row['detected']} | "
-                     f"{row['any_alert']} |")
+                     f"{row['any_alert']} | {row.get('rules_detected', 'n/a')} |")
     return [*lines, ""]
 
 
