@@ -159,3 +159,11 @@ def test_a_recipe_trains_on_the_labelled_attack_flows(manifest, tmp_path):
     assert any("zeek-traces/ftp__bruteforce.pcap: {'FTP-Patator': 30}" in line for line in said)
     unseen = {c.path for c in unseen_manifest_captures(recipe)}
     assert unseen == {str(CORPUS / chosen[3])}  # read in training: no longer an exam
+    recipe.data.corpus_flows_per_capture = 2  # the attacks' own cap; benign ones keep theirs
+    capped = labelled_flows(recipe, TrafficTokenizer(TokenizerConfig(max_length=64)),
+                            lambda m: None)
+    assert (capped.capture == str(CORPUS / chosen[0])).sum() == 2
+    benign_kept = [((capped.capture == path).sum(), (flows.capture == path).sum())
+                   for path in map(str, (CORPUS / p for p in benign))]
+    assert all(now == before for now, before in benign_kept)
+    assert max(now for now, _ in benign_kept) > 2

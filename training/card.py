@@ -89,7 +89,9 @@ def _manifest_lines(recipe: Recipe) -> list[str]:
     return [f"{benign}.",
             "- Labelled attacks: its attack captures, flow by flow as "
             "`training/datasets/corpus_labels.toml` says (rules with their evidence; "
-            "captures that cannot be labelled honestly are left out, with the reason); in the "
+            "captures that cannot be labelled honestly are left out, with the reason), at most "
+            f"{recipe.data.corpus_flows_per_capture or recipe.data.max_flows_per_capture} flows "
+            "per label per capture; in the "
             f"{recipe.evaluate.corpus_folds}-fold table each is tested by a model fine-tuned "
             "without it, and pretraining read none of them."]
 

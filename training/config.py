@@ -47,6 +47,10 @@ class DataSection:
     # unlabelled flows pretraining reads per capture (0: as many as max_flows_per_capture);
     # pretraining needs no class balance, so it can read far more of each capture
     pretrain_flows_per_capture: int = bounded(0, 0, 10_000_000)
+    # labelled flows per label per corpus attack capture (0: max_flows_per_capture); a few
+    # captures hold thousands of one flood or tunnel, and a family is learnt from many
+    # captures, not from many flows of one
+    corpus_flows_per_capture: int = bounded(0, 0, 10_000_000)
     test_groups: list[str] = field(default_factory=list)  # groups (e.g. testbed runs) held out
     validation_groups: list[str] = field(default_factory=list)
     attempted_as: str = "benign"  # CIC "- Attempted" labels: "benign" or "own"

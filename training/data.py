@@ -43,7 +43,9 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
                                       say, required=not recipe.data.corpus_attacks)
         sets += [benign] if benign is not None else []
     if recipe.data.corpus_attacks:
-        sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, cap, recipe.seed, say))
+        corpus_cap = recipe.data.corpus_flows_per_capture or cap
+        sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, corpus_cap, recipe.seed,
+                                        say))
     if not sets:
         raise ConfigError(f"{recipe.source}: [data] names no labelled data "
                           "(testbed, folders, cicids or manifest)")
