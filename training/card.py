@@ -30,7 +30,7 @@ def model_card(recipe: Recipe, results: dict, timings: dict) -> str:
         "- Pretraining read the captures of the training and validation groups"
         f"{' (of the corpus, its benign ones)' if recipe.data.corpus_attacks else ''}, "
         f"labels ignored{_unlabelled(recipe)}, at most "
-        f"{recipe.data.pretrain_flows_per_capture or recipe.data.max_flows_per_capture} flows "
+        f"{recipe.data.pretrain_cap} flows "
         "per capture; the test groups were never read before testing.",
         f"- Split by whole testbed runs and captures: validation "
         f"{recipe.data.validation_groups}, test {recipe.data.test_groups}.", "",
@@ -90,7 +90,7 @@ def _manifest_lines(recipe: Recipe) -> list[str]:
             "- Labelled attacks: its attack captures, flow by flow as "
             "`training/datasets/corpus_labels.toml` says (rules with their evidence; "
             "captures that cannot be labelled honestly are left out, with the reason), at most "
-            f"{recipe.data.corpus_flows_per_capture or recipe.data.max_flows_per_capture} flows "
+            f"{recipe.data.corpus_cap} flows "
             "per label per capture; in the "
             f"{recipe.evaluate.corpus_folds}-fold table each is tested by a model fine-tuned "
             "without it, and pretraining read none of them."]

@@ -55,6 +55,16 @@ class DataSection:
     validation_groups: list[str] = field(default_factory=list)
     attempted_as: str = "benign"  # CIC "- Attempted" labels: "benign" or "own"
 
+    @property
+    def pretrain_cap(self) -> int:
+        """Unlabelled flows pretraining reads per capture, the 0 default resolved."""
+        return self.pretrain_flows_per_capture or self.max_flows_per_capture
+
+    @property
+    def corpus_cap(self) -> int:
+        """Labelled flows per label per corpus attack capture, the 0 default resolved."""
+        return self.corpus_flows_per_capture or self.max_flows_per_capture
+
 
 @dataclass
 class PretrainSection:

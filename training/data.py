@@ -43,9 +43,8 @@ def labelled_flows(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> Fl
                                       say, required=not recipe.data.corpus_attacks)
         sets += [benign] if benign is not None else []
     if recipe.data.corpus_attacks:
-        corpus_cap = recipe.data.corpus_flows_per_capture or cap
-        sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, corpus_cap, recipe.seed,
-                                        say))
+        sets.append(load_corpus_attacks(_manifest(recipe), tokenizer, recipe.data.corpus_cap,
+                                        recipe.seed, say))
     if not sets:
         raise ConfigError(f"{recipe.source}: [data] names no labelled data "
                           "(testbed, folders, cicids or manifest)")
@@ -73,7 +72,7 @@ def pretraining_ids(recipe: Recipe, tokenizer: TrafficTokenizer, say=print) -> n
     if not captures:
         raise ConfigError(f"{recipe.source}: no captures found for pretraining in "
                           f"{', '.join(paths) or '[data]'}")
-    cap = recipe.data.pretrain_flows_per_capture or recipe.data.max_flows_per_capture
+    cap = recipe.data.pretrain_cap
     rng = np.random.default_rng(recipe.seed)
     chunks = []
     for path in captures:
