@@ -36,6 +36,18 @@ def test_a_flood_from_spoofed_sources_counts_at_its_destination():
     assert build_sessions(scored_flows(slow)).sessions.is_empty()
 
 
+def test_a_scan_is_counted_at_its_scanner_not_at_the_host_it_probed():
+    """A traceroute's ICMP errors come from each router on the path once: called scans, they
+    are one flow from each of eight hosts to one, which is no scan by any of them."""
+    routers = [(f"203.0.113.{i}", VICTIM, i * 0.2, "UDPScan", False) for i in range(8)]
+    table = build_sessions(scored_flows(routers))
+    assert table.sessions.is_empty() and table.held_back.height == 8
+    assert "1 flow(s) from 203.0.113.0, fewer than the 5 a UDPScan needs" in \
+        table.held_back.sort("src_ip")["reason"][0]
+    scanner = [("10.9.0.66", f"10.9.0.{i}", i * 0.2, "UDPScan", False) for i in range(5)]
+    assert build_sessions(scored_flows(scanner)).sessions["flows"].to_list() == [5]
+
+
 def test_payload_verdicts_need_one_flow():
     table = build_sessions(scored_flows([("10.9.0.66", VICTIM, 0, "Web Attack \u2013 XSS",
                                           False)]))
@@ -62,9 +74,10 @@ def test_session_ids_follow_rank_and_flows_follow_their_session():
             + [("10.9.0.66", VICTIM, 1.0, "Web Attack \u2013 Sql Injection", False)]
             + [("10.9.0.20", VICTIM, 2.0, "PortScan", False)])
     table = build_sessions(scored_flows(rows))
-    assert table.sessions["session_id"].to_list() == [1, 2, 3]
+    assert table.sessions["session_id"].to_list() == [1, 2]
     assert table.sessions["verdict"][0] == "Web Attack \u2013 Sql Injection"  # severity 1
-    assert table.held_back.is_empty()  # 7 PortScan flows at the victim: the lone one counts
+    # the lone PortScan flow of another host is no scan of its own, whoever else scanned
+    assert table.held_back["src_ip"].to_list() == ["10.9.0.20"]
     sizes = table.flows.group_by("session_id").len().sort("session_id")["len"].to_list()
     assert sizes == table.sessions.sort("session_id")["flows"].to_list()
 

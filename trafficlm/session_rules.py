@@ -6,7 +6,9 @@ request that happens to look like a flood flow is not a flood. So a volume
 verdict needs a minimum of flows at its destination, counted over every
 source in overlapping sessions (a flood from spoofed sources is many
 one-flow sessions), the way Suricata's threshold rules count
-(``track by_dst, count N``).
+(``track by_dst, count N``). A scan is counted at its source instead, the
+scanner, as Zeek's scan detector counts: the ICMP errors eight routers send
+one host during a traceroute are one flow each, not a scan by any of them.
 
 During a denial of service the victim's other clients see resets and stalls
 that look unlike anything in training. Such "Unknown" sessions to the
@@ -53,17 +55,25 @@ def _volume_minimum(verdict: pl.Expr, floors: VolumeFloors) -> pl.Expr:
     return needed
 
 
-def _with_destination_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
-    """Adds ``destination_flows``: flows of the session's verdict at its destination, over
-    the sessions that overlap it (chained within ``gap_s``), whichever host they came from."""
-    same = ("dst_ip", "verdict")
-    ordered = sessions.sort([*same, "first_seen"]).with_columns(
+def _counted_at(verdict: pl.Expr) -> pl.Expr:
+    """Where a verdict's volume is counted: a scan at its source (the scanner), every
+    other verdict at its destination (the victim)."""
+    return pl.when(is_scan(verdict)).then(pl.col("src_ip")).otherwise(pl.col("dst_ip"))
+
+
+def _with_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
+    """Adds ``volume_host`` (``_counted_at``) and ``volume_flows``: flows of the session's
+    verdict at that host, over the sessions that overlap it (chained within ``gap_s``),
+    whichever host was on their other side."""
+    same = ("volume_host", "verdict")
+    ordered = sessions.with_columns(_counted_at(pl.col("verdict")).alias("volume_host")).sort(
+        [*same, "first_seen"]).with_columns(
         pl.col("last_seen").cum_max().shift(1).over(same).alias("_previous_end"))
     ordered = ordered.with_columns(
         (pl.col("_previous_end").is_null()
          | ((pl.col("first_seen") - pl.col("_previous_end")).dt.total_seconds() > gap_s))
         .cum_sum().alias("_burst"))
-    return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("destination_flows")
+    return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("volume_flows")
                                 ).drop("_previous_end", "_burst")
 
 
@@ -94,16 +104,18 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
 
 def _split_by_volume(sessions: pl.DataFrame, gap_s: float, floors: VolumeFloors
                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(sessions whose destination saw enough flows of their verdict, context included;
-    the new ones that did not, with the reason)."""
-    judged = _with_destination_volume(sessions, gap_s).with_columns(
+    """(sessions whose volume host (``_counted_at``) saw enough flows of their verdict,
+    context included; the new ones that did not, with the reason)."""
+    judged = _with_volume(sessions, gap_s).with_columns(
         _volume_minimum(pl.col("verdict"), floors).alias("needed"))
-    enough = pl.col("destination_flows") >= pl.col("needed")
+    enough = pl.col("volume_flows") >= pl.col("needed")
+    side = pl.when(is_scan(pl.col("verdict"))).then(pl.lit("from")).otherwise(pl.lit("at"))
     too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
-        pl.format("{} flow(s) at {}, fewer than the {} a {} needs", "destination_flows",
-                  "dst_ip", "needed", "verdict").alias("reason"),
+        pl.format("{} flow(s) {} {}, fewer than the {} a {} needs", "volume_flows", side,
+                  "volume_host", "needed", "verdict").alias("reason"),
         pl.lit(TOO_FEW).alias("rule"))
-    return judged.filter(enough).drop("destination_flows", "needed"), too_few
+    dropped = ("volume_host", "volume_flows", "needed")
+    return judged.filter(enough).drop(dropped), too_few.drop(dropped)
 
 
 def _collateral_of_dos(sessions: pl.DataFrame) -> pl.DataFrame:
