@@ -48,7 +48,7 @@ def is_scan(verdict: pl.Expr) -> pl.Expr:
 
 
 def _volume_minimum(verdict: pl.Expr, floors: VolumeFloors) -> pl.Expr:
-    """Flows the verdict needs at one destination before it is believed (1: any)."""
+    """Flows the verdict needs at one host (``_counted_at``) before it is believed (1: any)."""
     needed = pl.lit(1)
     for word, minimum in reversed(floors.by_word()):
         needed = pl.when(verdict.str.contains(word, literal=True)).then(minimum).otherwise(needed)

@@ -56,7 +56,7 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
                    floors: VolumeFloors = DEFAULT_FLOORS) -> SessionTable:
     """``flows`` needs the flow columns plus label, confidence, attack_score, unlike_training.
     ``context``: sessions reported before, for the rules (``session_rules.believed``);
-    ``floors``: flows a volume verdict needs at one destination."""
+    ``floors``: flows a volume verdict needs at one destination (a scan: at its source)."""
     alerted = alerted_flows(flows)
     if alerted.is_empty():
         return SessionTable.empty(alerted)

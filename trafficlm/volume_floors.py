@@ -19,7 +19,8 @@ TUNNEL_WORDS = ("Tunnel", "Beacon")
 
 @dataclass(frozen=True)
 class VolumeFloors:
-    """Flows a volume verdict needs at one destination before it is alerted on.
+    """Flows a volume verdict needs at one destination (a scan: at its source) before it
+    is alerted on.
 
     Floors, not the detector: the model (and its session context) decides
     what a flow is; these only keep one lone flow that looks like a flood,

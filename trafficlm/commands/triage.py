@@ -55,7 +55,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         metavar="N", help="alerted flows kept for sessions (default "
                         f"{MAX_KEPT_FLOWS:,}); beyond N they are counted, not kept")
     floors = parser.add_argument_group(
-        "floors", "flows a volume verdict needs at one destination before it is alerted on")
+        "floors", "flows a volume verdict needs at one destination (a scan: at its source) "
+        "before it is alerted on")
     floors.add_argument("--min-dos-flows", type=number(int, 1), default=DEFAULT_FLOORS.dos,
                         metavar="N", help=f"denial of service (default {DEFAULT_FLOORS.dos})")
     floors.add_argument("--min-scan-flows", type=number(int, 1), default=DEFAULT_FLOORS.scan,
