@@ -3,6 +3,7 @@ as root, what the many-source flood puts on a wire of its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -19,6 +20,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.utils import PcapReader
 
 from trafficlm.tokenizer import TrafficTokenizer
+from trafficlm.training.testbed import public_names
 from trafficlm.training.testbed.conditions import CONGESTION_CONTROLS, draw_stack
 from trafficlm.training.testbed.diversity import _distinct_conditions
 from trafficlm.training.testbed.impairment import NF_DROP, DelayLine, Impairment
@@ -32,6 +34,7 @@ from trafficlm.training.testbed.many import (
 from trafficlm.training.testbed.plan import plan_run
 from trafficlm.training.testbed.scenarios import BENIGN, Budget
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
+from trafficlm.training.testbed.server_programs import ServerContext
 from trafficlm.training.testbed.shell import TestbedError as RefusedRun
 from trafficlm.training.testbed.website import plan_site
 from trafficlm.training.testbed.wide_scenarios import (
@@ -43,7 +46,7 @@ from trafficlm.training.testbed.wide_scenarios import (
     service_checks,
     ssh_checks,
 )
-from trafficlm.training.testbed.world import PROGRAMS, SPOOF_RANGE, draw_world
+from trafficlm.training.testbed.world import PROGRAMS, SPOOF_RANGE, LoginPolicy, draw_world
 
 ALL_TOOLS: dict[str, str] = {}  # nothing missing
 
@@ -274,12 +277,8 @@ def test_a_many_source_flood_is_bounded_and_forges_only_the_spoofed_range(tmp_pa
 def _flood_in_a_bare_namespace(tmp_path, command: list[str]) -> list[tuple[str, str]]:
     """Run the flood in a namespace with only loopback (nothing can leave it) and read back
     (source, TCP flags) of what it sent."""
-    namespace, capture = f"tlmtest-flood-{os.getpid()}", tmp_path / "flood.pcap"
-    subprocess.run(["ip", "netns", "add", namespace], check=True)
-    try:
-        inside = ["ip", "netns", "exec", namespace]
-        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run([*inside, "ip", "addr", "add", "10.203.0.10/32", "dev", "lo"], check=True)
+    capture = tmp_path / "flood.pcap"
+    with _bare_namespace("flood", "10.203.0.10") as inside:
         sniffer = subprocess.Popen([*inside, "tcpdump", "-i", "lo", "-n", "-U", "-w",
                                     str(capture)], stderr=subprocess.PIPE)
         sniffer.stderr.readline()  # "listening on lo ...", a moment before it captures
@@ -288,7 +287,65 @@ def _flood_in_a_bare_namespace(tmp_path, command: list[str]) -> list[tuple[str, 
         time.sleep(0.5)
         sniffer.send_signal(signal.SIGINT)
         sniffer.wait(timeout=10)
-    finally:
-        subprocess.run(["ip", "netns", "del", namespace], check=False)
     with PcapReader(str(capture)) as packets:
         return [(p[IP].src, str(p[TCP].flags)) for p in packets if TCP in p]
+
+
+@contextlib.contextmanager
+def _bare_namespace(purpose: str, address: str):
+    """A network namespace with only loopback, ``address`` on it; yields the command prefix
+    that runs a program inside. Nothing sent in it can leave it."""
+    namespace = f"tlmtest-{purpose}-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        inside = ["ip", "netns", "exec", namespace]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+        yield inside
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+@pytest.mark.parametrize("program", ["dnsmasq", "unbound", "bind9"])
+def test_every_resolver_answers_the_public_names_and_denies_the_missing_ones(tmp_path, program):
+    """The benign public lookups are answered by whichever DNS server a seed draws: a record
+    for every name the scenario asks for, NXDOMAIN for the names that do not exist."""
+    server = SERVER_PROGRAMS[program]
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in (*server.tools, "dig")):
+        pytest.skip(f"needs root (a namespace of its own) and {server.tools[0]}")
+    address = "10.203.0.53"
+    context = ServerContext(tmp_path, address, f"{address}/32", (30000, 30010), LoginPolicy())
+    with _bare_namespace("dns", address) as inside:
+        daemon = subprocess.Popen([*inside, *server.command(context)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            answers = _ask_until_answered(inside, address, public_names.questions())
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=10)
+    for (name, kind), (status, records) in answers.items():
+        if name in public_names.MISSING_NAMES:
+            assert (status, records) == ("NXDOMAIN", 0), (name, kind)
+        else:
+            assert status == "NOERROR" and records > 0, (name, kind, status)
+
+
+def _ask_until_answered(inside: list[str], server: str,
+                        questions: list[tuple[str, str]]) -> dict:
+    """(name, type) -> (status, answer records), once the server answers every question from
+    a loaded zone (it may need seconds to load them, and fails or refuses until then)."""
+    deadline = time.monotonic() + 20
+    while True:
+        output = subprocess.run(
+            [*inside, "dig", "+time=1", "+tries=1", f"@{server}",
+             *(part for question in questions for part in question)],
+            capture_output=True, text=True, timeout=120).stdout
+        replies = output.split(";; ->>HEADER<<-")[1:]
+        loading = any("SERVFAIL" in r or "REFUSED" in r for r in replies)
+        if (len(replies) == len(questions) and not loading) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(replies) == len(questions), output[-2000:]
+    return {question: (reply.split("status: ")[1].split(",")[0],
+                       int(reply.split("ANSWER: ")[1].split(",")[0]))
+            for question, reply in zip(questions, replies, strict=True)}

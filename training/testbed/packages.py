@@ -15,7 +15,8 @@ TOOL_PACKAGES = {
     "nginx": "nginx-light", "sshd": "openssh-server", "ssh": "openssh-client",
     "ssh-keygen": "openssh-client", "sshpass": "sshpass", "vsftpd": "vsftpd",
     "dnsmasq": "dnsmasq-base", "mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients",
-    "iperf3": "iperf3", "dig": "dnsutils", "curl": "curl", "openssl": "openssl",
+    "iperf3": "iperf3", "dig": "dnsutils", "host": "bind9-host", "nslookup": "dnsutils",
+    "curl": "curl", "openssl": "openssl",
     "nmap": "nmap", "hydra": "hydra", "hping3": "hping3", "slowhttptest": "slowhttptest",
     "ab": "apache2-utils", "sqlmap": "sqlmap",
     # the wide profile's conditions, servers, clients and attack tools

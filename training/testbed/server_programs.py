@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trafficlm.training.testbed.packages import which
+from trafficlm.training.testbed.public_names import LAB_AAAA, RECORDS, PublicRecord, zones
 from trafficlm.training.testbed.shell import TestbedError, run
 from trafficlm.training.testbed.world import LoginPolicy
 
@@ -119,20 +120,70 @@ def _dnsmasq(c: ServerContext) -> list[str]:
             "--log-facility=-", "--user=root", f"--pid-file={c.work}/dnsmasq.pid",
             *(f"--host-record={h}.testbed.lan,{c.ip}" for h in ("www", "ftp", "mail")),
             "--mx-host=testbed.lan,mail.testbed.lan",
-            '--txt-record=testbed.lan,"v=spf1 mx -all"',
-            f"--address=/{TUNNEL_ZONE}/{c.ip}"]
+            "--txt-record=testbed.lan,v=spf1 mx -all",  # argv: quotes would be kept
+            f"--address=/{TUNNEL_ZONE}/{c.ip}", *_dnsmasq_public(c.ip)]
+
+
+def _dnsmasq_public(ip: str) -> list[str]:
+    """dnsmasq's options that answer the public names (``public_names``), authoritatively."""
+    options = [f"--local=/{zone}/" for zone in zones()]
+    for r in RECORDS:
+        if r.kind == "A":
+            options.append(f"--host-record={r.name},{ip},{LAB_AAAA}")
+        elif r.kind == "CNAME":
+            options.append(f"--cname={r.name},{r.data}")
+        elif r.kind == "MX":
+            preference, host = r.data.split()
+            options.append(f"--mx-host={r.name},{host},{preference}")
+        elif r.kind == "TXT":
+            options.append(f"--txt-record={r.name},{r.data}")
+        elif r.kind == "SRV":
+            priority, weight, port, host = r.data.split()
+            options.append(f"--srv-host={r.name},{host},{port},{priority},{weight}")
+    return options
+
+
+def _zone_data(r: PublicRecord, ip: str) -> str:
+    """A public record's data in zone-file syntax (also unbound's local-data)."""
+    if r.kind in ("A", "AAAA"):
+        return ip if r.kind == "A" else LAB_AAAA
+    if r.kind == "TXT":
+        return f'"{r.data}"'
+    *numbers, host = r.data.split()
+    return " ".join([*numbers, f"{host}."])
+
+
+def _unbound_public(ip: str) -> str:
+    """unbound's local zones and data for the public names."""
+    lines = [f'  local-zone: "{zone}." static' for zone in zones()]
+    lines += [f"  local-data: '{r.name}. 300 IN {r.kind} {_zone_data(r, ip)}'"
+              for r in RECORDS]
+    return "\n".join(lines)
+
+
+def _bind_public(zone_dir: Path, ip: str) -> str:
+    """Writes one bind zone file per public zone; returns the zone statements for named.conf."""
+    statements = []
+    for zone in zones():
+        records = [f"{r.name}. IN {r.kind} {_zone_data(r, ip)}" for r in RECORDS
+                   if r.name == zone or r.name.endswith(f".{zone}")]
+        (zone_dir / f"{zone}.zone").write_text(
+            PUBLIC_ZONE_HEAD + "\n".join(records) + "\n", encoding="utf-8")
+        statements.append(f'zone "{zone}" {{ type primary; file "{zone_dir}/{zone}.zone"; }};')
+    return "\n".join(statements)
 
 
 def _unbound(c: ServerContext) -> list[str]:
     return ["unbound", "-d", "-c", c.config("unbound.conf", UNBOUND.format(
-        w=c.work, ip=c.ip, subnet=c.subnet, zone=TUNNEL_ZONE))]
+        w=c.work, ip=c.ip, subnet=c.subnet, zone=TUNNEL_ZONE, public=_unbound_public(c.ip)))]
 
 
 def _bind9(c: ServerContext) -> list[str]:
-    zones = c.work / "bind"
-    zones.mkdir(exist_ok=True)
-    (zones / "testbed.lan.zone").write_text(BIND_ZONE.format(ip=c.ip), encoding="utf-8")
-    return ["named", "-g", "-c", c.config("named.conf", BIND.format(w=c.work, ip=c.ip))]
+    zone_dir = c.work / "bind"
+    zone_dir.mkdir(exist_ok=True)
+    (zone_dir / "testbed.lan.zone").write_text(BIND_ZONE.format(ip=c.ip), encoding="utf-8")
+    public = _bind_public(zone_dir, c.ip)
+    return ["named", "-g", "-c", c.config("named.conf", BIND.format(w=c.work, ip=c.ip) + public)]
 
 
 def _mosquitto(c: ServerContext) -> list[str]:
@@ -415,6 +466,7 @@ UNBOUND = """server:
   local-data: 'testbed.lan. TXT "v=spf1 mx -all"'
   local-zone: "{zone}." redirect
   local-data: "{zone}. A {ip}"
+{public}
 remote-control:
   control-enable: no
 """
@@ -434,6 +486,10 @@ logging {{
   category queries {{ out; }};
 }};
 zone "testbed.lan" {{ type primary; file "{w}/bind/testbed.lan.zone"; }};
+"""
+PUBLIC_ZONE_HEAD = """$TTL 300
+@ IN SOA ns.testbed.lan. admin.testbed.lan. 1 3600 600 86400 60
+@ IN NS ns.testbed.lan.
 """
 BIND_ZONE = """$TTL 300
 @ IN SOA ns.testbed.lan. admin.testbed.lan. 1 3600 600 86400 60

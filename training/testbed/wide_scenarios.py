@@ -21,6 +21,7 @@ import base64
 import ipaddress
 from collections.abc import Callable
 
+from trafficlm.training.testbed import public_names
 from trafficlm.training.testbed.scenarios import (
     BENIGN,
     SCENARIOS,
@@ -609,6 +610,32 @@ def dns_resolver_mix(b: Budget) -> Commands:
     return commands
 
 
+def public_lookups(b: Budget) -> Commands:
+    """A workstation resolving the public internet's names (``public_names``): bursts of a
+    page's or an updater's names, A and AAAA both, with dig, host or nslookup and their
+    different EDNS, cookie and flag habits; SRV, MX and TXT lookups; names that do not exist."""
+    questions = public_names.questions()
+    commands: Commands = []
+    for _ in range(max(3, int(b.seconds))):
+        for name, kind in b.rng.sample(questions, b.rng.randint(1, 4)):
+            kinds = ("A", "AAAA") if kind in ("A", "AAAA") and b.rng.random() < 0.6 else (kind,)
+            commands += [_lookup(b, name, k) for k in kinds]
+        commands.append(_think(b, 0.2, 2.0))
+    return commands
+
+
+def _lookup(b: Budget, name: str, kind: str) -> list[str]:
+    server = b.at("dns")
+    client = b.rng.choice(("dig", "dig", "host", "nslookup"))
+    if client == "host":
+        return ["host", "-W", "2", "-t", kind, name, server]
+    if client == "nslookup":
+        return ["nslookup", "-timeout=2", f"-type={kind}", name, server]
+    habit = b.rng.choice(([], ["+dnssec"], ["+nocookie"], ["+noedns"], ["+noadflag"],
+                          ["+tcp"] if b.rng.random() < 0.2 else []))
+    return ["dig", "+time=2", "+tries=1", *habit, f"@{server}", name, kind]
+
+
 def scp_sftp(b: Budget) -> Commands:
     """File copies over SSH: scp up and down, an sftp batch."""
     target = f"{LOGIN_USER}@{b.at('ssh')}"
@@ -720,6 +747,8 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("ssh_interactive", ("ssh", "sshpass"), ssh_interactive,
             "a long interactive SSH session with keep-alives"),
     _benign("dns_resolver_mix", ("dig",), dns_resolver_mix, "many names and types, UDP and TCP"),
+    _benign("public_lookups", ("dig", "host", "nslookup"), public_lookups,
+            "a workstation resolving public names: CDNs, SRV, MX, TXT, missing names"),
     _benign("scp_sftp", ("scp", "sftp", "sshpass"), scp_sftp, "file copies with scp and sftp"),
     _benign("python_client", ("python3",), python_client, "a Python urllib script's requests"),
     _benign("mail_traffic", ("swaks", "curl"), mail_traffic, "mail sent, then read over IMAP/POP3"),
