@@ -80,3 +80,5 @@ def test_whole_capture_table_counts_fitting_alerts(manifest, tmp_path):
     assert table["summary"]["attacks_with_fitting_alert"] == 1.0
     assert table["summary"]["benign_captures"] == 0
     assert (table["summary"]["attack_labels"], table["summary"]["single_capture_labels"]) == (1, 0)
+    assert [(c["label"], c["benign"], "DNS Tunnel" in c["verdicts"]) for c in table["captures"]] \
+        == [("dns_tunnel", False, True)] * 2

@@ -303,6 +303,21 @@ def test_report_names_absent_and_small_classes():
     assert "No test flow of" not in markdown(results)
 
 
+def test_report_lists_the_benign_captures_that_alerted_with_their_verdicts():
+    from trafficlm.training.report import _corpus_lines
+
+    summary = {"attacks_with_fitting_alert": 0.5, "attack_captures": 2,
+               "attacks_with_any_alert": 0.5, "benign_with_any_alert": 0.5, "benign_captures": 2,
+               "attack_labels": 1, "single_capture_labels": 0}
+    rows = [("a.pcap", "dns_tunnel", False, ["DNS Tunnel"]), ("b.pcap", "benign", True, []),
+            ("wiki.pcap", "benign", True, ["DNS Tunnel", "PortScan"])]
+    corpus = {"summary": summary, "per_label": {}, "captures": [
+        {"capture": c, "label": label, "benign": benign, "verdicts": v, "rules": []}
+        for c, label, benign, v in rows]}
+    listed = [line for line in _corpus_lines(corpus, "## t", False) if line.startswith("- `")]
+    assert listed == ["- `wiki.pcap`: DNS Tunnel, PortScan"]
+
+
 def test_the_audit_shuffles_one_field_across_flows_and_nothing_else():
     from trafficlm.tokenizer import vocab as V
     from trafficlm.training.audit import shuffled

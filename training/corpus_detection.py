@@ -73,18 +73,25 @@ def capture_verdicts(model: TrafficModel, path: str,
 def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
                      benign_labels: list[str], say=print) -> dict:
     """Per label: captures, share with any alert, share with a fitting alert; the same for
-    the counting rules (``counting_rules``) on the same flows."""
+    the counting rules (``counting_rules``) on the same flows; and per capture, the verdicts
+    of both (which benign capture alerted, and as what, is where a model's next fix is)."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    verdicts_per_capture = []
     for capture in captures:
         if capture.label in SKIPPED_LABELS:
             continue
         flows = read_capture(capture.path)
         row = counts[capture.label]
         row["captures"] += 1
-        for prefix, verdicts in (("", capture_verdicts(model, capture.path, flows)),
-                                 ("rules_", rule_verdicts(flows_frame(flows)) if flows else set())):
+        model_verdicts = capture_verdicts(model, capture.path, flows)
+        rules = rule_verdicts(flows_frame(flows)) if flows else set()
+        for prefix, verdicts in (("", model_verdicts), ("rules_", rules)):
             row[f"{prefix}any_alert"] += bool(verdicts)
             row[f"{prefix}fitting_alert"] += _fits(capture.label, verdicts)
+        verdicts_per_capture.append({"capture": capture.path, "label": capture.label,
+                                     "benign": capture.label in benign_labels,
+                                     "verdicts": sorted(model_verdicts),
+                                     "rules": sorted(rules)})
     benign = [counts[b] for b in benign_labels if b in counts]
     attacks = [row for label, row in counts.items() if label not in benign_labels]
     staged = [row for label, row in counts.items() if label in FITTING]
@@ -107,7 +114,8 @@ def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
                               if row["rules_fitting_alert"] > row["fitting_alert"]),
     }
     say(f"corpus detection: {summary}")
-    return {"summary": summary, "per_label": dict(sorted(counts.items()))}
+    return {"summary": summary, "per_label": dict(sorted(counts.items())),
+            "captures": verdicts_per_capture}
 
 
 def _fits(label: str, verdicts: set[str]) -> bool:

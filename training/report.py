@@ -168,7 +168,19 @@ def _corpus_lines(corpus: dict | None, heading: str, sim_to_real: bool) -> list[
     for label, r in corpus["per_label"].items():
         lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} | "
                      f"{r['rules_any_alert']}, {r['rules_fitting_alert']} |")
-    return [*lines, ""]
+    return [*lines, "", *_false_alert_lines(corpus), ""]
+
+
+def _false_alert_lines(corpus: dict, most: int = 30) -> list[str]:
+    """The benign captures that alerted, each with its verdicts: what a reader checks first."""
+    alerted = [c for c in corpus.get("captures", []) if c["benign"] and c["verdicts"]]
+    if not alerted:
+        return []
+    lines = ["Benign captures with an alert (verdicts):", ""]
+    lines += [f"- `{c['capture']}`: {', '.join(c['verdicts'])}" for c in alerted[:most]]
+    if len(alerted) > most:
+        lines.append(f"- and {len(alerted) - most} more (results.json)")
+    return lines
 
 
 def _rules_lines(summary: dict) -> list[str]:
