@@ -18,7 +18,7 @@ from trafficlm.rehearsal import load_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.data import pretraining_ids, recipe_tokenizer
-from trafficlm.training.jobs import evaluate_job, finetune_job
+from trafficlm.training.jobs import evaluate_job, evaluate_only_job, finetune_job
 from trafficlm.training.pretrain import pretrain
 from trafficlm.training.report import markdown
 
@@ -175,6 +175,14 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
         tmp_path, manifest, extra="leave_one_out = false\ncorpus_folds = 2\nfold_epochs = 1\n",
         data_extra=f'manifest = "{tsv}"\ncorpus_attacks = true\n'))
     pretrain(recipe, say=lambda m: None)
+    # one table alone, before any model is fine-tuned: it fine-tunes its own
+    with pytest.raises(ConfigError, match=r"no evaluation stage probe.*need a fine-tuned model"):
+        evaluate_only_job(recipe, ["sim_to_real", "probe"], say=lambda m: None)
+    alone = evaluate_only_job(recipe, ["sim_to_real"], say=lambda m: None)["sim_to_real"]
+    only = tmp_path / "run" / "evaluation" / "only"
+    assert json.loads((only / "sim_to_real.json").read_text())["summary"] == alone["summary"]
+    assert (only / "sim_to_real.md").read_text().startswith("## Sim-to-real")
+    assert alone["summary"]["attack_captures"] == len(KFOLD_ATTACKS)
     finetune_job(recipe, say=lambda m: None)
     results = evaluate_job(recipe, say=lambda m: None)
     kfold = results["corpus_kfold"]

@@ -16,10 +16,10 @@ import numpy as np
 from trafficlm.model import BENIGN, TrafficModel, classify
 from trafficlm.training import baselines
 from trafficlm.training.audit import shortcut_audit
-from trafficlm.training.config import Recipe
+from trafficlm.training.config import ConfigError, Recipe
 from trafficlm.training.corpus_detection import corpus_detection
 from trafficlm.training.corpus_kfold import corpus_kfold
-from trafficlm.training.data import labelled_flows, unseen_manifest_captures
+from trafficlm.training.data import labelled_flows, recipe_tokenizer, unseen_manifest_captures
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.manifest import read_manifest
 from trafficlm.training.explanations import explanation_kinds
@@ -31,7 +31,7 @@ from trafficlm.training.metrics import (
     per_class,
     reorder_columns,
 )
-from trafficlm.training.report import write_reports
+from trafficlm.training.report import write_reports, write_stage
 from trafficlm.training.sim_to_real import sim_to_real
 from trafficlm.training.split import Split, split_by_group
 from trafficlm.training.unseen_conditions import unseen_conditions
@@ -57,7 +57,8 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     predicted = np.array(labels, dtype=object)[probs.argmax(axis=1)]
     matrix = confusion(split.test.labels, predicted, labels)
     directory = Path(recipe.output) / "evaluation"
-    stages = _stages(recipe, model, flows, split, results["model"]["macro_f1"], say)
+    stages = _stages(recipe, model, model.tokenizer, flows, split,
+                     lambda: results["model"]["macro_f1"], say)
     for done, (key, stage) in enumerate(stages):
         results["pending"] = [name for name, _ in stages[done:]]
         write_reports(directory, results, matrix)
@@ -68,36 +69,74 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     return results
 
 
+def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
+    """Only the named stages, each written to ``evaluation/only/NAME.json`` and ``.md``:
+    one table measured again after a change to the data or the recipe, without the hour
+    of the others and without touching the full evaluation's results. The tables that
+    fine-tune models of their own from the pretrained encoder (corpus k-fold, sim-to-real,
+    unseen conditions, leave one attack out) need no fine-tuned model of the recipe."""
+    model_dir = Path(recipe.output) / "model"
+    model = TrafficModel(model_dir) if (model_dir / "config.json").exists() else None
+    tokenizer = model.tokenizer if model else recipe_tokenizer(recipe)
+    flows = labelled_flows(recipe, tokenizer, say)
+    split = split_by_group(flows, recipe.data.validation_groups, recipe.data.test_groups,
+                           recipe.source)
+    stages = dict(_stages(recipe, model, tokenizer, flows, split,
+                          lambda: _shipped_f1(model, split), say))
+    unknown = [name for name in names if name not in stages]
+    if unknown:
+        need = " (the others need a fine-tuned model: run 'trafficlm train finetune')" \
+            if model is None else ""
+        raise ConfigError(f"{recipe.source}: no evaluation stage {', '.join(unknown)} in this "
+                          f"recipe; it has: {', '.join(stages)}{need}")
+    directory = Path(recipe.output) / "evaluation" / "only"
+    results = {}
+    for name in names:
+        started = time.monotonic()
+        results[name] = {**stages[name](), "seconds": round(time.monotonic() - started, 1)}
+        write_stage(directory, name, results[name])
+    return results
+
+
+def _shipped_f1(model: TrafficModel, split: Split) -> float:
+    probs, _ = model.predict(split.test.ids)
+    predicted = np.array(model.labels, dtype=object)[probs.argmax(axis=1)]
+    return round(macro_f1(split.test.labels, predicted), 4)
+
+
 Stage = tuple[str, Callable[[], dict]]
 
 
-def _stages(recipe: Recipe, model: TrafficModel, flows: FlowSet, split: Split,
-            shipped_f1: float, say) -> list[Stage]:
-    """The recipe's evaluation stages in the order they run, each (results key, job)."""
+def _stages(recipe: Recipe, model: TrafficModel | None, tokenizer, flows: FlowSet,
+            split: Split, shipped_f1: Callable[[], float], say) -> list[Stage]:
+    """The recipe's evaluation stages in the order they run, each (results key, job); with
+    no fine-tuned ``model``, only those that fine-tune their own."""
     encoder = Path(recipe.output) / "pretrain" / "model"
     stages: list[Stage] = []
     if recipe.data.corpus_attacks:
         captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
         stages.append(("corpus_kfold", lambda: corpus_kfold(
-            recipe, encoder, split, captures, model.tokenizer, say)))
+            recipe, encoder, split, captures, tokenizer, say)))
         if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
             stages.append(("sim_to_real", lambda: sim_to_real(
-                recipe, encoder, split, captures, model.tokenizer, say)))
-    if recipe.data.manifest:
+                recipe, encoder, split, captures, tokenizer, say)))
+    if recipe.data.manifest and model:
         stages.append(("corpus_detection", lambda: corpus_detection(
             model, unseen_manifest_captures(recipe), recipe.data.manifest_benign, say)))
     if recipe.evaluate.unseen_programs and recipe.data.testbed:
         stages.append(("unseen_conditions", lambda: unseen_conditions(
             recipe, encoder, flows, split, say)))
-    stages += [("shortcut_audit", lambda: shortcut_audit(model, split.test, recipe.seed)),
-               ("explanations", lambda: explanation_kinds(model, split.test, recipe.seed)),
-               ("baselines", lambda: _baselines(recipe, split, model.labels)),
-               ("probe", lambda: _probe(recipe, encoder, split, model.labels, say))]
+    if model:
+        stages += [("shortcut_audit", lambda: shortcut_audit(model, split.test, recipe.seed)),
+                   ("explanations", lambda: explanation_kinds(model, split.test, recipe.seed)),
+                   ("baselines", lambda: _baselines(recipe, split, model.labels)),
+                   ("probe", lambda: _probe(recipe, encoder, split, model.labels, say))]
     if recipe.evaluate.leave_one_out:
         stages.append(("leave_one_attack_out", lambda: _leave_one_out(
             recipe, encoder, split, say)))
-    if recipe.evaluate.finetune_seeds:
-        stages.append(("seeds", lambda: _seed_spread(recipe, encoder, split, shipped_f1, say)))
+    if recipe.evaluate.finetune_seeds and model:
+        stages.append(("seeds", lambda: _seed_spread(recipe, encoder, split, shipped_f1(),
+                                                     say)))
     return stages
 
 

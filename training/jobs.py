@@ -12,7 +12,7 @@ from trafficlm.rehearsal import sample_rehearsal, save_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, Recipe, require_validation
 from trafficlm.training.data import labelled_flows, recipe_tokenizer
-from trafficlm.training.evaluate import evaluate
+from trafficlm.training.evaluate import evaluate, evaluate_only
 from trafficlm.training.finetune import calibrate, finetune, save_model
 from trafficlm.training.pretrain import pretrain
 from trafficlm.training.split import split_by_group
@@ -75,6 +75,13 @@ def evaluate_job(recipe: Recipe, say=print) -> dict:
     (Path(recipe.output) / "model" / "README.md").write_text(
         model_card(recipe, results, timings), encoding="utf-8")
     return results
+
+
+def evaluate_only_job(recipe: Recipe, names: list[str], say=print) -> dict:
+    """Some evaluation stages alone (``--only``); the model card is left as it is, since it
+    states what the latest full evaluation measured."""
+    require_validation(recipe)
+    return evaluate_only(recipe, names, say=say)
 
 
 def all_jobs(recipe: Recipe, say=print) -> dict:

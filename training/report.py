@@ -25,6 +25,22 @@ def write_reports(directory: Path, results: dict, matrix: np.ndarray) -> None:
     _confusion_png(directory / "confusion.png", matrix, results["labels"])
 
 
+def write_stage(directory: Path, name: str, result: dict) -> None:
+    """One stage's results alone (``train evaluate --only``): NAME.json, and NAME.md with
+    its table where the full report has one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+                                            encoding="utf-8")
+    tables = {"corpus_kfold": _kfold_lines,
+              "sim_to_real": lambda r: _corpus_lines(r, SIM_TO_REAL_HEADING, sim_to_real=True),
+              "corpus_detection": lambda r: _corpus_lines(r, CORPUS_HEADING, sim_to_real=False),
+              "unseen_conditions": unseen_lines, "shortcut_audit": audit_lines,
+              "explanations": explanation_lines}
+    if name in tables:
+        (directory / f"{name}.md").write_text("\n".join(tables[name](result)) + "\n",
+                                              encoding="utf-8")
+
+
 def _system(results: dict, key: str) -> dict | None:
     return results.get(key) or results.get("baselines", {}).get(key)
 

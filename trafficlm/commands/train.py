@@ -16,12 +16,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="rehearsal: write the rehearsal set site adapters need into a "
                              "model fine-tuned before models carried one")
     parser.add_argument("--config", required=True, metavar="FILE", help="a recipe TOML")
+    parser.add_argument("--only", metavar="STAGE[,STAGE]",
+                        help="evaluate: run only these stages (corpus_kfold, sim_to_real, "
+                             "corpus_detection, unseen_conditions, shortcut_audit, "
+                             "explanations, baselines, probe, leave_one_attack_out, seeds), "
+                             "each written to OUTPUT/evaluation/only/STAGE.json and .md")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trafficlm.training.config import load_recipe
-    from trafficlm.training.jobs import all_jobs, evaluate_job, finetune_job, rehearsal_job
+    from trafficlm.training.jobs import (
+        all_jobs,
+        evaluate_job,
+        evaluate_only_job,
+        finetune_job,
+        rehearsal_job,
+    )
     from trafficlm.training.pretrain import pretrain
 
     recipe = load_recipe(args.config)
@@ -31,5 +42,12 @@ def run(args: argparse.Namespace) -> ExitCode:
     def say(message: str) -> None:
         print(f"trafficlm: {message}", file=sys.stderr)
 
-    jobs[args.job](recipe, say=say)
+    if args.only and args.job != "evaluate":
+        print("trafficlm: error: --only selects evaluation stages: use it with "
+              "'train evaluate'", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.only:
+        evaluate_only_job(recipe, [n.strip() for n in args.only.split(",") if n.strip()], say)
+    else:
+        jobs[args.job](recipe, say=say)
     return ExitCode.OK
