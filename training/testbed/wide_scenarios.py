@@ -223,13 +223,13 @@ def _flood_sources(b: Budget) -> list[list[str]]:
     return [["-a", source] for source in b.rng.sample(b.spoofed, min(6, len(b.spoofed)))]
 
 
-def hping3_flood(mode: list[str], ports: Callable[[Budget], list[str]]) -> Callable[[Budget],
-                                                                                    Commands]:
+def hping3_flood(mode: list[str], settings: Callable[[Budget], list[str]]) -> Callable[
+        [Budget], Commands]:
     def build(b: Budget) -> Commands:
         sources = _flood_sources(b)
         interval = b.rng.choice((300, 500, 1000, 2000))
         count = int(min(b.seconds, 10) * 1_000_000 / interval / len(sources))
-        return [["hping3", *mode, *ports(b), *source, "-i", f"u{interval}", "-c", str(count),
+        return [["hping3", *mode, *settings(b), *source, "-i", f"u{interval}", "-c", str(count),
                  b.at()] for source in sources]
     return build
 
@@ -289,8 +289,23 @@ def _http_port(b: Budget) -> list[str]:
     return ["-p", "80"]
 
 
-def _random_port(b: Budget) -> list[str]:
-    return b.rng.choice((["-p", "53"], ["-p", "123"], ["-p", "++1024"], ["-p", "161"]))
+def _udp_flood_settings(b: Budget) -> list[str]:
+    """A UDP flood's port and datagram size: hping3's default is port 0 with no payload;
+    recorded floods elsewhere also hit services with full-size datagrams."""
+    port = b.rng.choice(([], ["-p", "53"], ["-p", "123"], ["-p", "++1024"], ["-p", "161"]))
+    return [*port, *_flood_payload(b)]
+
+
+def _icmp_flood_settings(b: Budget) -> list[str]:
+    """An ICMP flood's type (echo requests, timestamps, or BlackNurse's destination
+    unreachable, port unreachable) and size."""
+    kind = b.rng.choice(([], ["-C", "13"], ["-C", "3", "-K", "3"]))
+    return [*kind, *_flood_payload(b)]
+
+
+def _flood_payload(b: Budget) -> list[str]:
+    size = b.rng.choice((0, 0, 32, 512, 1400))
+    return ["-d", str(size)] if size else []
 
 
 def siege(b: Budget) -> Commands:
@@ -484,12 +499,12 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
                  "SYNs from thousands of forged sources")),
     "udp_flood": (
         _variant("hping3_udp", "DoS UDP Flood", ("hping3",),
-                 hping3_flood(["--udp"], _random_port), "hping3 --udp"),
+                 hping3_flood(["--udp"], _udp_flood_settings), "hping3 --udp"),
         _variant("t50_udp", "DoS UDP Flood", ("t50",), t50_flood("UDP", "--dport", "53"),
                  "t50 UDP")),
     "icmp_flood": (
         _variant("hping3_icmp", "DoS ICMP Flood", ("hping3",),
-                 hping3_flood(["--icmp"], lambda b: []), "hping3 --icmp"),
+                 hping3_flood(["--icmp"], _icmp_flood_settings), "hping3 --icmp"),
         _variant("t50_icmp", "DoS ICMP Flood", ("t50",), t50_flood("ICMP"), "t50 ICMP")),
     "http_flood": (
         _variant("ab", "DoS HTTP Flood", ("ab",), ab, "ApacheBench"),
