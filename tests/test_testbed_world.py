@@ -349,3 +349,19 @@ def _ask_until_answered(inside: list[str], server: str,
     return {question: (reply.split("status: ")[1].split(",")[0],
                        int(reply.split("ANSWER: ")[1].split(",")[0]))
             for question, reply in zip(questions, replies, strict=True)}
+
+
+def test_udp_and_icmp_floods_draw_ports_sizes_and_icmp_types_and_stay_bounded():
+    """Floods recorded elsewhere hit port 0 with empty datagrams, or services with full-size
+    ones, and BlackNurse sends destination-unreachable; the draws cover them, each bounded."""
+    udp, icmp = (ATTACK_SLOTS[slot][0].build for slot in ("udp_flood", "icmp_flood"))
+    udp_runs = [command for seed in range(60) for command in udp(_budget(seed))]
+    icmp_runs = [command for seed in range(60) for command in icmp(_budget(seed))]
+    for command in udp_runs + icmp_runs:
+        assert command[0] == "hping3" and 0 < int(command[command.index("-c") + 1]) <= 40_000
+    sizes = {c[c.index("-d") + 1] if "-d" in c else "0" for c in udp_runs + icmp_runs}
+    assert sizes == {"0", "32", "512", "1400"}
+    assert any("-p" not in c for c in udp_runs) and any("-p" in c for c in udp_runs)
+    kinds = {" ".join(c[c.index("-C"):c.index("-C") + (4 if "-K" in c else 2)])
+             if "-C" in c else "echo" for c in icmp_runs}
+    assert kinds == {"echo", "-C 13", "-C 3 -K 3"}
