@@ -553,6 +553,26 @@ def browse_with_assets(b: Budget) -> Commands:
     return commands
 
 
+def http_methods(b: Budget) -> Commands:
+    """The HTTP an ordinary site sees besides page views: HEAD and OPTIONS checks, range
+    and conditional requests, HTTP/1.0, PUT and DELETE refused, the 404s of favicons and
+    stale links; each one request of a client, not a sweep."""
+    stamp = "Sat, 01 Jun 2024 10:00:00 GMT"
+    habits = (["-I"], ["-X", "OPTIONS"], ["-r", "0-1023"], ["-r", "2048-"],
+              ["-H", f"If-Modified-Since: {stamp}"], ["--http1.0"], ["--compressed"],
+              ["-X", "PUT", "--data-binary", "@/etc/hostname"], ["-X", "DELETE"],
+              ["-H", "Content-Type: application/json", "-d", '{"q": "status"}'])
+    missing = ("/favicon.ico", "/apple-touch-icon.png", "/robots.txt", "/old-news.html",
+               "/.well-known/security.txt")
+    commands = []
+    for _ in range(max(3, int(b.seconds / 1.5))):
+        scheme = b.rng.choice(("http", "https"))
+        path = b.rng.choice(missing) if b.rng.random() < 0.25 else b.rng.choice(b.pages)
+        commands += [_curl(b, f"{b.url(scheme)}{path}", *b.rng.choice(habits)),
+                     _think(b, 0.3, 2.5)]
+    return commands
+
+
 def wget_mirror(b: Budget) -> Commands:
     scheme = b.rng.choice(("http", "https"))
     return [["wget", "-q", "-r", "-l", str(b.rng.choice((1, 2))), "-np", "--delete-after",
@@ -755,6 +775,8 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     *(s for s in SCENARIOS.values() if s.label == BENIGN),
     _benign("browse_assets", ("curl",), browse_with_assets, "pages with their assets, h1/h2"),
     _benign("wget_mirror", ("wget",), wget_mirror, "recursive wget of part of the site"),
+    _benign("http_methods", ("curl",), http_methods,
+            "HEAD, OPTIONS, range and conditional requests, refused PUT/DELETE, stray 404s"),
     _benign("redis_polling", ("redis-cli",), redis_polling, "a job queue's Redis commands"),
     _benign("snmp_polling", ("snmpget", "snmpwalk"), snmp_polling, "monitoring-style SNMP polls"),
     _benign("ntp_queries", ("chronyd",), ntp_queries, "NTP time queries"),
