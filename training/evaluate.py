@@ -100,8 +100,7 @@ def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
 
 def _shipped_f1(model: TrafficModel, split: Split) -> float:
     probs, _ = model.predict(split.test.ids)
-    predicted = np.array(model.labels, dtype=object)[probs.argmax(axis=1)]
-    return round(macro_f1(split.test.labels, predicted), 4)
+    return _scores(split.test, probs, model.labels, [])["macro_f1"]
 
 
 Stage = tuple[str, Callable[[], dict]]
