@@ -36,6 +36,29 @@ def test_a_flood_from_spoofed_sources_counts_at_its_destination():
     assert build_sessions(scored_flows(slow)).sessions.is_empty()
 
 
+def test_a_flood_of_one_flow_counts_its_packets():
+    """One host's ICMP flood can be one flow of thousands of packets (one echo id, or
+    BlackNurse's unreachables): a DoS verdict may reach the packet floor instead."""
+    import polars as pl
+
+    def flood(flows: int, packets: int) -> pl.DataFrame:
+        rows = [("10.9.0.20", VICTIM, i, "DoS ICMP Flood", False) for i in range(flows)]
+        return scored_flows(rows).with_columns(pl.lit(packets).alias("packets_fwd"),
+                                               pl.lit(0).alias("packets_bwd"))
+
+    one = build_sessions(flood(1, 10_000))
+    assert one.sessions.height == 1 and one.sessions["packets"][0] == 10_000
+    few = build_sessions(flood(2, 400))
+    assert few.sessions.is_empty()
+    assert few.held_back["reason"][0] == ("2 flow(s) at 10.9.0.10, fewer than the 10 a DoS "
+                                          "ICMP Flood needs (800 packets, fewer than 1000)")
+    assert build_sessions(flood(2, 400), floors=VolumeFloors(dos_packets=800)).sessions.height
+    # only a denial of service counts packets: a scan's are no volume
+    probes = scored_flows([("10.9.0.20", VICTIM, 0, "PortScan", False)]).with_columns(
+        pl.lit(10_000).alias("packets_fwd"))
+    assert build_sessions(probes).sessions.is_empty()
+
+
 def test_a_scan_is_counted_at_its_scanner_not_at_the_host_it_probed():
     """A traceroute's ICMP errors come from each router on the path once: called scans, they
     are one flow from each of eight hosts to one, which is no scan by any of them."""

@@ -6,9 +6,11 @@ request that happens to look like a flood flow is not a flood. So a volume
 verdict needs a minimum of flows at its destination, counted over every
 source in overlapping sessions (a flood from spoofed sources is many
 one-flow sessions), the way Suricata's threshold rules count
-(``track by_dst, count N``). A scan is counted at its source instead, the
-scanner, as Zeek's scan detector counts: the ICMP errors eight routers send
-one host during a traceroute are one flow each, not a scan by any of them.
+(``track by_dst, count N``); a flood may reach a minimum of packets instead,
+since one host's ICMP flood can be a single flow of thousands. A scan is
+counted at its source instead, the scanner, as Zeek's scan detector counts:
+the ICMP errors eight routers send one host during a traceroute are one flow
+each, not a scan by any of them.
 
 During a denial of service the victim's other clients see resets and stalls
 that look unlike anything in training. Such "Unknown" sessions to the
@@ -31,7 +33,7 @@ HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "reason": pl.String}
 # what a reported session leaves behind as context for later parts (see ``believed``)
 CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows",
-                   "sources", "destinations")
+                   "packets", "sources", "destinations")
 TOO_FEW, COLLATERAL, REPORT_CAP = "too_few_flows", "dos_collateral", "report_cap"  # rule ids
 RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service",
          REPORT_CAP: "more sessions than one report holds"}
@@ -62,9 +64,9 @@ def _counted_at(verdict: pl.Expr) -> pl.Expr:
 
 
 def _with_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
-    """Adds ``volume_host`` (``_counted_at``) and ``volume_flows``: flows of the session's
-    verdict at that host, over the sessions that overlap it (chained within ``gap_s``),
-    whichever host was on their other side."""
+    """Adds ``volume_host`` (``_counted_at``), ``volume_flows`` and ``volume_packets``: flows
+    and packets of the session's verdict at that host, over the sessions that overlap it
+    (chained within ``gap_s``), whichever host was on their other side."""
     same = ("volume_host", "verdict")
     ordered = sessions.with_columns(_counted_at(pl.col("verdict")).alias("volume_host")).sort(
         [*same, "first_seen"]).with_columns(
@@ -73,7 +75,8 @@ def _with_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
         (pl.col("_previous_end").is_null()
          | ((pl.col("first_seen") - pl.col("_previous_end")).dt.total_seconds() > gap_s))
         .cum_sum().alias("_burst"))
-    return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("volume_flows")
+    return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("volume_flows"),
+                                pl.col("packets").sum().over("_burst").alias("volume_packets")
                                 ).drop("_previous_end", "_burst")
 
 
@@ -108,13 +111,17 @@ def _split_by_volume(sessions: pl.DataFrame, gap_s: float, floors: VolumeFloors
     context included; the new ones that did not, with the reason)."""
     judged = _with_volume(sessions, gap_s).with_columns(
         _volume_minimum(pl.col("verdict"), floors).alias("needed"))
-    enough = pl.col("volume_flows") >= pl.col("needed")
+    dos = is_dos(pl.col("verdict"))
+    enough = (pl.col("volume_flows") >= pl.col("needed")) | (
+        dos & (pl.col("volume_packets") >= floors.dos_packets))
     side = pl.when(is_scan(pl.col("verdict"))).then(pl.lit("from")).otherwise(pl.lit("at"))
+    packets = pl.when(dos).then(pl.format(" ({} packets, fewer than {})", "volume_packets",
+                                          pl.lit(floors.dos_packets))).otherwise(pl.lit(""))
     too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
-        pl.format("{} flow(s) {} {}, fewer than the {} a {} needs", "volume_flows", side,
-                  "volume_host", "needed", "verdict").alias("reason"),
+        pl.format("{} flow(s) {} {}, fewer than the {} a {} needs{}", "volume_flows", side,
+                  "volume_host", "needed", "verdict", packets).alias("reason"),
         pl.lit(TOO_FEW).alias("rule"))
-    dropped = ("volume_host", "volume_flows", "needed")
+    dropped = ("volume_host", "volume_flows", "volume_packets", "needed")
     return judged.filter(enough).drop(dropped), too_few.drop(dropped)
 
 

@@ -20,7 +20,7 @@ TUNNEL_WORDS = ("Tunnel", "Beacon")
 @dataclass(frozen=True)
 class VolumeFloors:
     """Flows a volume verdict needs at one destination (a scan: at its source) before it
-    is alerted on.
+    is alerted on; a denial of service may have packets instead.
 
     Floors, not the detector: the model (and its session context) decides
     what a flow is; these only keep one lone flow that looks like a flood,
@@ -32,6 +32,9 @@ class VolumeFloors:
     scan: int = 5
     brute_force: int = 5
     tunnel: int = 3
+    # ... or packets a DoS verdict reaches instead: a flood from one host can be one flow
+    # (ICMP echo requests under one id, BlackNurse's 10,000 unreachables in one flow)
+    dos_packets: int = 1000
 
     def by_word(self) -> tuple[tuple[str, int], ...]:
         """(word in the verdict, flows needed); the first word that matches counts."""

@@ -66,6 +66,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help=f"brute force (default {DEFAULT_FLOORS.brute_force})")
     floors.add_argument("--min-tunnel-flows", type=number(int, 1), default=DEFAULT_FLOORS.tunnel,
                         metavar="N", help=f"tunnels and beacons (default {DEFAULT_FLOORS.tunnel})")
+    floors.add_argument("--min-dos-packets", type=number(int, 1),
+                        default=DEFAULT_FLOORS.dos_packets, metavar="N",
+                        help="or packets a denial of service reaches instead of its flows (one "
+                             f"host's ICMP flood can be one flow; default "
+                             f"{DEFAULT_FLOORS.dos_packets})")
     scale = parser.add_argument_group("scale-out")
     scale.add_argument("--ray", metavar="ADDRESS",
                        help="score the files on the Ray cluster at ADDRESS (host:port), or "
@@ -149,7 +154,8 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
     from trafficlm.report_html import html_report
 
     table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_flows,
-                                         args.min_brute_force_flows, args.min_tunnel_flows))
+                                         args.min_brute_force_flows, args.min_tunnel_flows,
+                                         args.min_dos_packets))
     _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,

@@ -26,6 +26,8 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
   flows a denial of service, a scan, a brute force or a tunnel (or beacon) needs at one
   destination before it is alerted on (floors against one lone look-alike flow, as
   triage's ``--min-*-flows``; see ``session_rules``)
+- ``min_dos_packets``: or packets a denial of service reaches there instead (one host's
+  ICMP flood can be a single flow), as triage's ``--min-dos-packets``
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ class SensorConfig:
     min_scan_flows: int = bounded(DEFAULT_FLOORS.scan, 1, 1_000_000)
     min_brute_force_flows: int = bounded(DEFAULT_FLOORS.brute_force, 1, 1_000_000)
     min_tunnel_flows: int = bounded(DEFAULT_FLOORS.tunnel, 1, 1_000_000)
+    min_dos_packets: int = bounded(DEFAULT_FLOORS.dos_packets, 1, 1_000_000_000)
 
     def floors(self) -> VolumeFloors:
         return VolumeFloors(self.min_dos_flows, self.min_scan_flows, self.min_brute_force_flows,
-                            self.min_tunnel_flows)
+                            self.min_tunnel_flows, self.min_dos_packets)
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of the metrics endpoint; an IPv6 host is written in brackets."""

@@ -63,6 +63,8 @@ class LiveSessions:
         self._key_held()
         spans = self.held.group_by(KEY).agg(pl.col("start").min().alias("first"),
                                             pl.col("end").max().alias("last"), pl.len(),
+                                            (pl.col("packets_fwd") + pl.col("packets_bwd"))
+                                            .sum().alias("packets"),
                                             pl.col("src_ip").n_unique().alias("sources"),
                                             pl.col("dst_ip").n_unique().alias("destinations"))
         now = pl.lit(now_ns).cast(pl.Datetime("ns", "UTC"))
@@ -73,7 +75,7 @@ class LiveSessions:
         waiting = spans.join(ready, on=list(KEY), how="anti").select(
             pl.col("session_src").alias("src_ip"), pl.col("session_dst").alias("dst_ip"),
             "verdict", pl.col("first").alias("first_seen"), pl.col("last").alias("last_seen"),
-            pl.col("len").alias("flows"), "sources", "destinations")
+            pl.col("len").alias("flows"), "packets", "sources", "destinations")
         return self._take(ready.select(KEY), waiting)
 
     def _key_held(self) -> None:
