@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trafficlm.training.testbed.packages import which
-from trafficlm.training.testbed.public_names import LAB_AAAA, RECORDS, PublicRecord, zones
+from trafficlm.training.testbed.public_names import (
+    LAB_AAAA,
+    RECORDS,
+    PublicRecord,
+    registered_domain,
+    zones,
+)
 from trafficlm.training.testbed.shell import TestbedError, run
 from trafficlm.training.testbed.world import LoginPolicy
 
@@ -166,7 +172,7 @@ def _bind_public(zone_dir: Path, ip: str) -> str:
     statements = []
     for zone in zones():
         records = [f"{r.name}. IN {r.kind} {_zone_data(r, ip)}" for r in RECORDS
-                   if r.name == zone or r.name.endswith(f".{zone}")]
+                   if registered_domain(r.name) == zone]
         (zone_dir / f"{zone}.zone").write_text(
             PUBLIC_ZONE_HEAD + "\n".join(records) + "\n", encoding="utf-8")
         statements.append(f'zone "{zone}" {{ type primary; file "{zone_dir}/{zone}.zone"; }};')
