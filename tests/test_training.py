@@ -176,6 +176,8 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
         data_extra=f'manifest = "{tsv}"\ncorpus_attacks = true\n'))
     pretrain(recipe, say=lambda m: None)
     # one table alone, before any model is fine-tuned: it fine-tunes its own
+    with pytest.raises(ConfigError, match="no evaluation stage sim_to_rael; the stages: "):
+        evaluate_only_job(recipe, ["sim_to_rael"], say=lambda m: None)
     with pytest.raises(ConfigError, match=r"no evaluation stage probe.*need a fine-tuned model"):
         evaluate_only_job(recipe, ["sim_to_real", "probe"], say=lambda m: None)
     alone = evaluate_only_job(recipe, ["sim_to_real"], say=lambda m: None)["sim_to_real"]

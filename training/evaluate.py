@@ -69,12 +69,21 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     return results
 
 
+STAGE_NAMES = ("corpus_kfold", "sim_to_real", "corpus_detection", "unseen_conditions",
+               "shortcut_audit", "explanations", "baselines", "probe", "leave_one_attack_out",
+               "seeds")
+
+
 def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
     """Only the named stages, each written to ``evaluation/only/NAME.json`` and ``.md``:
     one table measured again after a change to the data or the recipe, without the hour
     of the others and without touching the full evaluation's results. The tables that
     fine-tune models of their own from the pretrained encoder (corpus k-fold, sim-to-real,
     unseen conditions, leave one attack out) need no fine-tuned model of the recipe."""
+    misspelt = [name for name in names if name not in STAGE_NAMES]
+    if misspelt:  # before minutes of reading flows
+        raise ConfigError(f"no evaluation stage {', '.join(misspelt)}; the stages: "
+                          f"{', '.join(STAGE_NAMES)}")
     model_dir = Path(recipe.output) / "model"
     model = TrafficModel(model_dir) if (model_dir / "config.json").exists() else None
     tokenizer = model.tokenizer if model else recipe_tokenizer(recipe)
