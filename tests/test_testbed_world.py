@@ -31,6 +31,11 @@ from trafficlm.training.testbed.many import (
     summarise,
     summary_markdown,
 )
+from trafficlm.training.testbed.office_protocols import (
+    kerberos_logins,
+    sip_calls,
+    unanswered_lookups,
+)
 from trafficlm.training.testbed.plan import plan_run
 from trafficlm.training.testbed.scenarios import BENIGN, Budget
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
@@ -361,6 +366,72 @@ def _ask_until_answered(inside: list[str], server: str,
     return {question: (reply.split("status: ")[1].split(",")[0],
                        int(reply.split("ANSWER: ")[1].split(",")[0]))
             for question, reply in zip(questions, replies, strict=True)}
+
+
+def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str) -> list:
+    """Start ``program`` in a bare namespace, run ``scenario``'s commands (no pauses) from
+    a second address there, and return each command's completed process."""
+    server = SERVER_PROGRAMS[program]
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in server.tools):
+        pytest.skip(f"needs root (a namespace of its own) and {server.tools[0]}")
+    address, client = "10.203.0.88", "10.203.0.89"
+    context = ServerContext(tmp_path, address, f"{address}/32", (30000, 30010), LoginPolicy())
+    budget = Budget(random.Random(7), 12.0, "", {service: address}, ("/",), own=client)
+    commands = [c for c in scenario(budget) if c[0] != "sleep"]
+    with _bare_namespace(purpose, address) as inside:
+        subprocess.run([*inside, "ip", "addr", "add", f"{client}/32", "dev", "lo"], check=True)
+        daemon = subprocess.Popen([*inside, *server.command(context)], cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)  # both bind at once; a second is ample
+            return [subprocess.run([*inside, *command], cwd=tmp_path, capture_output=True,
+                                   text=True, timeout=60) for command in commands]
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=10)
+
+
+def test_the_kdc_issues_tickets_to_the_logins_and_refuses_their_typos(tmp_path):
+    """The benign Kerberos logins are real: every kinit with the password gets a ticket and
+    every service ticket asked for is issued; a mistyped password is refused."""
+    results = _serve_and_run(tmp_path, "krb5kdc", "krb", kerberos_logins, "kerberos")
+    logins = results[1:]  # the first writes the client's krb5.conf
+    assert len(logins) >= 4
+    for login in logins:
+        script = login.args[-1]
+        assert login.stdout.count("kvno = 1") == script.count(" kvno "), login.stdout
+        assert login.stderr.count("Password incorrect") == script.count("echo typo"), login.stderr
+        assert "krbtgt/TESTBED.LAN@TESTBED.LAN" in login.stdout
+
+
+def test_sipp_calls_are_answered_by_the_sip_server(tmp_path):
+    """Every call the benign SIP scenario places is answered and hung up (SIPp exits 0 only
+    when all its calls succeeded)."""
+    calls = _serve_and_run(tmp_path, "sipp", "sip", sip_calls, "sip")
+    assert calls and all(c.returncode == 0 for c in calls), [c.stdout[-500:] for c in calls]
+
+
+def test_unanswered_lookups_go_to_a_blackholed_resolver_and_broadcasts():
+    """The gone resolver is in the spoofed range (the switch drops it: never answered, never
+    leaves), the live resolver is asked the same names, NetBIOS broadcasts stay on the subnet."""
+    commands = [c for seed in range(20) for c in unanswered_lookups(_budget_dns(seed))]
+    asked = {ipaddress.ip_address(a.lstrip("@")) for c in commands if c[0] != "nmblookup"
+             for a in c if _is_address(a.lstrip("@"))}
+    gone = asked - {ipaddress.ip_address("10.203.0.53")}
+    assert gone and len(asked) == len(gone) + 1
+    assert all(a in ipaddress.ip_network(SPOOF_RANGE) for a in gone)
+    assert {c[0] for c in commands} >= {"python3", "dig", "nslookup", "nmblookup"}
+    assert all(c[c.index("-B") + 1] == "10.203.0.255" for c in commands if c[0] == "nmblookup")
+
+
+def _is_address(text: str) -> bool:
+    with contextlib.suppress(ValueError):
+        return bool(ipaddress.ip_address(text))
+    return False
+
+
+def _budget_dns(seed: int) -> Budget:
+    return Budget(random.Random(seed), 12.0, "", {"dns": "10.203.0.53"}, ("/",))
 
 
 def test_udp_and_icmp_floods_draw_ports_sizes_and_icmp_types_and_stay_bounded():

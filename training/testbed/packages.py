@@ -36,6 +36,9 @@ TOOL_PACKAGES = {
     "pure-ftpd": "libsodium23", "pure-pw": "libsodium23",
     "masscan": "masscan", "wget": "wget", "scp": "openssh-client", "sftp": "openssh-client",
     "python3": "python3", "bash": "bash",
+    "krb5kdc": "krb5-kdc", "kdb5_util": "krb5-kdc", "kadmin.local": "krb5-admin-server",
+    "kinit": "krb5-user", "kvno": "krb5-user", "sipp": "sip-tester",
+    "nmblookup": "samba-common-bin",
 }
 INFRASTRUCTURE = ("tcpdump", "ethtool", "ss", "ping", "nginx", "sshd", "ssh-keygen", "vsftpd",
                   "dnsmasq", "mosquitto", "iperf3", "openssl", "curl")

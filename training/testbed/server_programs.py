@@ -287,6 +287,35 @@ def _postgres_bin(tool: str) -> str:
     raise TestbedError(f"{tool} (postgresql): not installed")
 
 
+KERBEROS_REALM = "TESTBED.LAN"
+KERBEROS_SERVICES = ("host/www.testbed.lan", "HTTP/www.testbed.lan", "cifs/files.testbed.lan",
+                     "ldap/dc1.testbed.lan")
+
+
+def _krb5kdc(c: ServerContext) -> list[str]:
+    """An MIT Kerberos KDC with a fresh database: the login's principal and a few services.
+
+    The configuration reaches every tool through KRB5_CONFIG and KRB5_KDC_PROFILE, so
+    /etc/krb5.conf is never read."""
+    state = c.work / "krb5kdc"
+    state.mkdir(exist_ok=True)
+    env = ["env", f"KRB5_CONFIG={c.config('krb5.conf', KRB5_CONF.format(ip=c.ip))}",
+           f"KRB5_KDC_PROFILE={c.config('kdc.conf', KDC_CONF.format(w=state, ip=c.ip))}"]
+    if not (state / "principal").exists():
+        run([*env, "kdb5_util", "-r", KERBEROS_REALM, "create", "-s", "-P", LOGIN_PASSWORD])
+        run([*env, "kadmin.local", "-r", KERBEROS_REALM, "-q",
+             f"addprinc -pw {LOGIN_PASSWORD} {LOGIN_USER}"])
+        for service in KERBEROS_SERVICES:
+            run([*env, "kadmin.local", "-r", KERBEROS_REALM, "-q", f"addprinc -randkey {service}"])
+    return [*env, "krb5kdc", "-n", "-P", str(state / "krb5kdc.pid")]
+
+
+def _sipp(c: ServerContext) -> list[str]:
+    """SIPp's built-in user agent server: answers every INVITE, then the BYE."""
+    return ["sipp", "-sn", "uas", "-i", c.ip, "-p", "5060", "-nostdin", "-trace_err",
+            "-error_file", str(c.work / "sipp-errors.log")]
+
+
 IODINE_ZONE, IODINE_NET = "i.testbed.lan", "10.99.0.1"
 
 
@@ -319,6 +348,9 @@ PROGRAMS = {p.name: p for p in (
     ServerProgram("postfix", "smtp", ("postfix",), ("tcp/25",), _postfix),
     ServerProgram("dovecot", "imap", ("dovecot",), ("tcp/143", "tcp/110"), _dovecot),
     ServerProgram("postgresql", "database", ("postgres", "runuser"), ("tcp/5432",), _postgresql),
+    ServerProgram("krb5kdc", "kerberos", ("krb5kdc", "kdb5_util", "kadmin.local"),
+                  ("tcp/88", "udp/88"), _krb5kdc),
+    ServerProgram("sipp", "sip", ("sipp",), ("udp/5060",), _sipp),
 )}
 
 NGINX = """worker_processes 1;
@@ -584,6 +616,29 @@ userdb {{
   args = uid={user} gid={user} home={w}/mailroot/%u
 }}
 mail_location = mbox:{w}/mailroot/%u:INBOX={w}/mail/%u
+"""
+KRB5_CONF = """[libdefaults]
+ default_realm = TESTBED.LAN
+ dns_lookup_kdc = false
+ dns_lookup_realm = false
+[realms]
+ TESTBED.LAN = {{
+  kdc = {ip}
+ }}
+"""
+KDC_CONF = """[kdcdefaults]
+ kdc_listen = {ip}:88
+ kdc_tcp_listen = {ip}:88
+[realms]
+ TESTBED.LAN = {{
+  database_name = {w}/principal
+  key_stash_file = {w}/stash
+  acl_file = {w}/kadm5.acl
+  max_life = 10h
+  max_renewable_life = 7d
+ }}
+[logging]
+ kdc = FILE:{w}/krb5kdc.log
 """
 SNMPD = """rocommunity public {subnet}
 sysLocation testbed rack 3

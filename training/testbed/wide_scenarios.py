@@ -22,6 +22,11 @@ import ipaddress
 from collections.abc import Callable
 
 from trafficlm.training.testbed import public_names
+from trafficlm.training.testbed.office_protocols import (
+    kerberos_logins,
+    sip_calls,
+    unanswered_lookups,
+)
 from trafficlm.training.testbed.scenarios import (
     BENIGN,
     SCENARIOS,
@@ -814,6 +819,12 @@ WIDE_BENIGN: tuple[Scenario, ...] = (
     _benign("smb_copies", ("smbclient",), smb_copies, "SMB listings and copies, SMB1 to SMB3"),
     _benign("chromium_browsing", ("chromium",), chromium_browsing,
             "headless Chromium loading pages with their assets, h1 and h2"),
+    _benign("kerberos_logins", ("kinit", "kvno"), kerberos_logins,
+            "kinit logins to the realm (a mistyped password now and then), kvno service tickets"),
+    _benign("sip_calls", ("sipp",), sip_calls, "SIPp phone calls: INVITE, answer, ACK, BYE"),
+    _benign("unanswered_lookups", ("python3", "dig", "nslookup", "nmblookup"),
+            unanswered_lookups, "a gone resolver's unanswered, retried queries and NetBIOS "
+            "name broadcasts nobody answers"),
 )
 
 

@@ -44,6 +44,8 @@ PROGRAMS = {  # service -> programs the wide profile chooses from (the first is 
     "imap": ("dovecot",),
     "database": ("postgresql",),
     "smb": ("samba",),
+    "kerberos": ("krb5kdc",),
+    "sip": ("sipp",),
 }
 LAB_SERVICES = ("http", "ssh", "ftp", "dns", "mqtt", "iperf")
 
