@@ -460,6 +460,23 @@ def _budget_dns(seed: int) -> Budget:
     return Budget(random.Random(seed), 12.0, "", {"dns": "10.203.0.53"}, ("/",))
 
 
+def test_injections_by_hand_are_a_few_form_encoded_requests_beside_sqlmap():
+    """Captures of a person attacking a form hold one to six requests, spaces sent as '+':
+    the hand variants draw that, sqlmap stays the slot's other variant."""
+    assert [v.name for v in ATTACK_SLOTS["sql_injection"]] == ["sqlmap", "curl_sqli"]
+    by_hand = {v.name: v.build for v in ATTACK_SLOTS["sql_injection"] +
+               ATTACK_SLOTS["path_traversal"]}
+    for seed in range(30):
+        requests = [c[-1] for c in by_hand["curl_sqli"](_budget(seed)) if c[0] == "curl"]
+        assert 1 <= len(requests) <= 6
+        assert all("/search?q=" in r and " " not in r and r.endswith("&Submit=Submit")
+                   for r in requests)
+        traversals = [c for c in by_hand["hand_traversal"](_budget(seed)) if c[0] == "curl"]
+        assert 1 <= len(traversals) <= 4 and all("--path-as-is" in c for c in traversals)
+    payloads = {c[-1] for seed in range(30) for c in by_hand["curl_sqli"](_budget(seed))}
+    assert any("+union+select+" in p.lower() for p in payloads)
+
+
 def test_udp_and_icmp_floods_draw_ports_sizes_and_icmp_types_and_stay_bounded():
     """Floods recorded elsewhere hit port 0 with empty datagrams, or services with full-size
     ones, and BlackNurse sends destination-unreachable; the draws cover them, each bounded."""

