@@ -19,7 +19,8 @@ def scored_flows(rows: list[tuple[str, str, float, str, bool]]) -> pl.DataFrame:
     start = [T0 + timedelta(seconds=s) for s in offset]
     return pl.DataFrame({
         "flow_id": list(range(1, n + 1)), "src_ip": src, "dst_ip": dst,
-        "src_port": [40000 + i for i in range(n)], "dst_port": [80] * n,
+        "src_port": [40000 + i for i in range(n)],
+        "dst_port": [1000 + i for i in range(n)],  # every flow another port, as a scan's
         "proto": ["TCP"] * n, "start": start,
         "end": [s + timedelta(milliseconds=50) for s in start],
         "packets_fwd": [5] * n, "packets_bwd": [4] * n, "bytes_fwd": [400] * n,

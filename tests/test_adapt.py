@@ -35,6 +35,7 @@ from trafficlm.site_gate import BaseHead, SiteGate, gate_radius, gated
 from conftest import REPO
 
 DEMO = str(REPO / "pcaps" / "loopback-http.pcap")
+ANY_SCAN = ("--min-scan-targets", "1")  # a scan verdict alerts whatever it probed
 MIXED = str(REPO / "pcaps" / "testbed-mixed.pcap")
 ATTACKER = "10.203.0.66"
 
@@ -206,11 +207,12 @@ def test_feedback_for_adapt_is_checked(tmp_path):
 
 @pytest.mark.slow
 def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path, capsys):
-    """The bundled model calls the demo web server's requests a ServiceScan. An analyst
-    marks that alert a false positive; the site's baseline also holds the testbed's attacks,
-    which the fit must keep out, list, and still alert on afterwards."""
+    """The bundled model calls the demo web server's requests a ServiceScan (one port of
+    one host: the scan floor holds it back unless a site lowers it to one target, as here).
+    An analyst marks that alert a false positive; the site's baseline also holds the
+    testbed's attacks, which the fit must keep out, list, and still alert on afterwards."""
     eve, log, site = tmp_path / "eve.json", tmp_path / "feedback.jsonl", tmp_path / "site"
-    assert main(["triage", DEMO, "--format", "eve", "--out", str(eve)]) == 0
+    assert main(["triage", DEMO, *ANY_SCAN, "--format", "eve", "--out", str(eve)]) == 0
     (false_alert,) = [json.loads(line) for line in eve.read_text().splitlines()]
     assert main(["feedback", str(eve), "--session", str(false_alert["trafficlm"]["session_id"]),
                  "--verdict", "false-positive", "--feedback", str(log)]) == 0
@@ -223,7 +225,7 @@ def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path
     assert "## Excluded" in (site / "ADAPTER.md").read_text()
     capsys.readouterr()
 
-    assert main(["triage", DEMO, "--adapter", str(site)]) == 0
+    assert main(["triage", DEMO, *ANY_SCAN, "--adapter", str(site)]) == 0
     assert "no suspicious sessions" in capsys.readouterr().out
     adapted = tmp_path / "adapted.json"
     assert main(["triage", MIXED, "--adapter", str(site), "--format", "eve",

@@ -64,7 +64,8 @@ def test_example_config_documents_every_key_and_loads():
     ("iface = 'x'\nstats_interval_s = nan\n", "stats_interval_s must be a finite number"),
     ("iface = 'x'\nsession_gap_s = nan\n", "session_gap_s must be a finite number"),
     ("iface = 'x'\nring_mb = 100000\n", "ring_mb must be from 1 to 1,024"),
-    ("iface = 'x'\nmin_scan_flows = 0\n", "min_scan_flows must be from 1 to 1,000,000, not 0"),
+    ("iface = 'x'\nmin_scan_targets = 0\n",
+     "min_scan_targets must be from 1 to 1,000,000, not 0"),
 ])
 def test_bad_settings_are_named(tmp_path, text, message):
     path = tmp_path / "s.toml"

@@ -65,10 +65,31 @@ def test_a_scan_is_counted_at_its_scanner_not_at_the_host_it_probed():
     routers = [(f"203.0.113.{i}", VICTIM, i * 0.2, "UDPScan", False) for i in range(8)]
     table = build_sessions(scored_flows(routers))
     assert table.sessions.is_empty() and table.held_back.height == 8
-    assert "1 flow(s) from 203.0.113.0, fewer than the 5 a UDPScan needs" in \
+    assert "1 host(s) or port(s) probed from 203.0.113.0, fewer than the 5 a UDPScan needs" in \
         table.held_back.sort("src_ip")["reason"][0]
     scanner = [("10.9.0.66", f"10.9.0.{i}", i * 0.2, "UDPScan", False) for i in range(5)]
     assert build_sessions(scored_flows(scanner)).sessions["flows"].to_list() == [5]
+
+
+def test_a_scan_needs_hosts_or_ports_not_flows():
+    """A Windows host retrying a resolver that never answers sends dozens of flows to one
+    port of one host: called a UDP scan, it is no scan by Zeek's count (ports of a host,
+    or hosts); five ports of one host, or one port of five hosts, are."""
+    import polars as pl
+
+    def probes(hosts: int, ports: int, flows: int) -> pl.DataFrame:
+        rows = [("10.9.0.20", f"10.9.0.{100 + i % hosts}", i * 0.5, "UDPScan", False)
+                for i in range(flows)]
+        return scored_flows(rows).with_columns(
+            (1000 + pl.int_range(pl.len()) % ports).cast(pl.Int64).alias("dst_port"))
+
+    retries = build_sessions(probes(1, 1, 30))
+    assert retries.sessions.is_empty()
+    assert retries.held_back["reason"][0] == (
+        "1 host(s) or port(s) probed from 10.9.0.20, fewer than the 5 a UDPScan needs")
+    assert build_sessions(probes(1, 5, 5)).sessions["dst_ports"].to_list() == [5]
+    assert build_sessions(probes(5, 1, 5)).sessions["destinations"].to_list() == [5]
+    assert build_sessions(probes(1, 4, 30), floors=VolumeFloors(scan=4)).sessions.height == 1
 
 
 def test_payload_verdicts_need_one_flow():

@@ -33,7 +33,7 @@ HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
                     "reason": pl.String}
 # what a reported session leaves behind as context for later parts (see ``believed``)
 CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows",
-                   "packets", "sources", "destinations")
+                   "packets", "sources", "destinations", "dst_ports")
 TOO_FEW, COLLATERAL, REPORT_CAP = "too_few_flows", "dos_collateral", "report_cap"  # rule ids
 RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service",
          REPORT_CAP: "more sessions than one report holds"}
@@ -64,9 +64,11 @@ def _counted_at(verdict: pl.Expr) -> pl.Expr:
 
 
 def _with_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
-    """Adds ``volume_host`` (``_counted_at``), ``volume_flows`` and ``volume_packets``: flows
-    and packets of the session's verdict at that host, over the sessions that overlap it
-    (chained within ``gap_s``), whichever host was on their other side."""
+    """Adds ``volume_host`` (``_counted_at``), ``volume_flows``, ``volume_packets`` and
+    ``volume_targets``: flows, packets and breadth (the most of distinct destinations,
+    destination ports and sources: a scan's targets, or the spoofed sources of a flood the
+    model called a scan) of the session's verdict at that host, over the sessions that
+    overlap it (chained within ``gap_s``), whichever host was on their other side."""
     same = ("volume_host", "verdict")
     ordered = sessions.with_columns(_counted_at(pl.col("verdict")).alias("volume_host")).sort(
         [*same, "first_seen"]).with_columns(
@@ -75,8 +77,10 @@ def _with_volume(sessions: pl.DataFrame, gap_s: float) -> pl.DataFrame:
         (pl.col("_previous_end").is_null()
          | ((pl.col("first_seen") - pl.col("_previous_end")).dt.total_seconds() > gap_s))
         .cum_sum().alias("_burst"))
+    targets = pl.max_horizontal("destinations", "dst_ports", "sources")
     return ordered.with_columns(pl.col("flows").sum().over("_burst").alias("volume_flows"),
-                                pl.col("packets").sum().over("_burst").alias("volume_packets")
+                                pl.col("packets").sum().over("_burst").alias("volume_packets"),
+                                targets.sum().over("_burst").alias("volume_targets")
                                 ).drop("_previous_end", "_burst")
 
 
@@ -107,21 +111,25 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
 
 def _split_by_volume(sessions: pl.DataFrame, gap_s: float, floors: VolumeFloors
                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(sessions whose volume host (``_counted_at``) saw enough flows of their verdict,
-    context included; the new ones that did not, with the reason)."""
+    """(sessions whose volume host (``_counted_at``) saw enough of their verdict, context
+    included; the new ones that did not, with the reason). A scan needs distinct targets,
+    not flows: a client retrying one unanswered server is many flows to one port, and a
+    scan, as Zeek counts it, is many ports of a host or many hosts."""
     judged = _with_volume(sessions, gap_s).with_columns(
         _volume_minimum(pl.col("verdict"), floors).alias("needed"))
-    dos = is_dos(pl.col("verdict"))
-    enough = (pl.col("volume_flows") >= pl.col("needed")) | (
-        dos & (pl.col("volume_packets") >= floors.dos_packets))
-    side = pl.when(is_scan(pl.col("verdict"))).then(pl.lit("from")).otherwise(pl.lit("at"))
+    dos, scan = is_dos(pl.col("verdict")), is_scan(pl.col("verdict"))
+    enough = pl.when(scan).then(pl.col("volume_targets") >= pl.col("needed")).otherwise(
+        (pl.col("volume_flows") >= pl.col("needed"))
+        | (dos & (pl.col("volume_packets") >= floors.dos_packets)))
     packets = pl.when(dos).then(pl.format(" ({} packets, fewer than {})", "volume_packets",
                                           pl.lit(floors.dos_packets))).otherwise(pl.lit(""))
+    volume = pl.when(scan).then(pl.format("{} host(s) or port(s) probed from", "volume_targets")
+                                ).otherwise(pl.format("{} flow(s) at", "volume_flows"))
     too_few = judged.filter(~enough & ~pl.col("_context")).with_columns(
-        pl.format("{} flow(s) {} {}, fewer than the {} a {} needs{}", "volume_flows", side,
-                  "volume_host", "needed", "verdict", packets).alias("reason"),
+        pl.format("{} {}, fewer than the {} a {} needs{}", volume, "volume_host", "needed",
+                  "verdict", packets).alias("reason"),
         pl.lit(TOO_FEW).alias("rule"))
-    dropped = ("volume_host", "volume_flows", "volume_packets", "needed")
+    dropped = ("volume_host", "volume_flows", "volume_packets", "volume_targets", "needed")
     return judged.filter(enough).drop(dropped), too_few.drop(dropped)
 
 

@@ -19,8 +19,8 @@ TUNNEL_WORDS = ("Tunnel", "Beacon")
 
 @dataclass(frozen=True)
 class VolumeFloors:
-    """Flows a volume verdict needs at one destination (a scan: at its source) before it
-    is alerted on; a denial of service may have packets instead.
+    """Flows a volume verdict needs at one destination before it is alerted on; a denial of
+    service may have packets instead, a scan needs hosts or ports probed from its source.
 
     Floors, not the detector: the model (and its session context) decides
     what a flow is; these only keep one lone flow that looks like a flood,
@@ -29,7 +29,7 @@ class VolumeFloors:
     """
 
     dos: int = 10
-    scan: int = 5
+    scan: int = 5  # distinct hosts, or distinct ports, one source probed
     brute_force: int = 5
     tunnel: int = 3
     # ... or packets a DoS verdict reaches instead: a flood from one host can be one flow
@@ -37,7 +37,7 @@ class VolumeFloors:
     dos_packets: int = 1000
 
     def by_word(self) -> tuple[tuple[str, int], ...]:
-        """(word in the verdict, flows needed); the first word that matches counts."""
+        """(word in the verdict, volume needed); the first word that matches counts."""
         return ((DOS_WORD, self.dos), *((word, self.scan) for word in SCAN_WORDS),
                 *((word, self.brute_force) for word in BRUTE_FORCE_WORDS),
                 *((word, self.tunnel) for word in TUNNEL_WORDS))

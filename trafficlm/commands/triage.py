@@ -55,12 +55,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         metavar="N", help="alerted flows kept for sessions (default "
                         f"{MAX_KEPT_FLOWS:,}); beyond N they are counted, not kept")
     floors = parser.add_argument_group(
-        "floors", "flows a volume verdict needs at one destination (a scan: at its source) "
-        "before it is alerted on")
+        "floors", "flows a volume verdict needs at one destination before it is alerted on "
+        "(a scan: hosts or ports probed from its source)")
     floors.add_argument("--min-dos-flows", type=number(int, 1), default=DEFAULT_FLOORS.dos,
                         metavar="N", help=f"denial of service (default {DEFAULT_FLOORS.dos})")
-    floors.add_argument("--min-scan-flows", type=number(int, 1), default=DEFAULT_FLOORS.scan,
-                        metavar="N", help=f"scans (default {DEFAULT_FLOORS.scan})")
+    floors.add_argument("--min-scan-targets", type=number(int, 1), default=DEFAULT_FLOORS.scan,
+                        metavar="N", help="scans: distinct hosts or distinct ports probed "
+                        f"(default {DEFAULT_FLOORS.scan})")
     floors.add_argument("--min-brute-force-flows", type=number(int, 1),
                         default=DEFAULT_FLOORS.brute_force, metavar="N",
                         help=f"brute force (default {DEFAULT_FLOORS.brute_force})")
@@ -153,7 +154,7 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
     """The sessions of the kept flows, written to every output asked for."""
     from trafficlm.report_html import html_report
 
-    table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_flows,
+    table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_targets,
                                          args.min_brute_force_flows, args.min_tunnel_flows,
                                          args.min_dos_packets))
     _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)

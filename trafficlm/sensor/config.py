@@ -22,10 +22,12 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
 - ``max_session_flows``: alerted flows held in open sessions; beyond it the oldest
   sessions are reported early
 - ``max_unwritten_lines``: EVE lines kept while the disk is full; beyond it they are dropped
-- ``min_dos_flows``, ``min_scan_flows``, ``min_brute_force_flows``, ``min_tunnel_flows``:
-  flows a denial of service, a scan, a brute force or a tunnel (or beacon) needs at one
-  destination before it is alerted on (floors against one lone look-alike flow, as
-  triage's ``--min-*-flows``; see ``session_rules``)
+- ``min_dos_flows``, ``min_brute_force_flows``, ``min_tunnel_flows``: flows a denial of
+  service, a brute force or a tunnel (or beacon) needs at one destination before it is
+  alerted on (floors against one lone look-alike flow, as triage's ``--min-*-flows``; see
+  ``session_rules``)
+- ``min_scan_targets``: distinct hosts or ports a scan verdict's source must have probed
+  (as triage's ``--min-scan-targets``)
 - ``min_dos_packets``: or packets a denial of service reaches there instead (one host's
   ICMP flood can be a single flow), as triage's ``--min-dos-packets``
 """
@@ -69,13 +71,13 @@ class SensorConfig:
     max_session_flows: int = bounded(100_000, 1, 10_000_000)
     max_unwritten_lines: int = bounded(10_000, 1, 10_000_000)
     min_dos_flows: int = bounded(DEFAULT_FLOORS.dos, 1, 1_000_000)
-    min_scan_flows: int = bounded(DEFAULT_FLOORS.scan, 1, 1_000_000)
+    min_scan_targets: int = bounded(DEFAULT_FLOORS.scan, 1, 1_000_000)
     min_brute_force_flows: int = bounded(DEFAULT_FLOORS.brute_force, 1, 1_000_000)
     min_tunnel_flows: int = bounded(DEFAULT_FLOORS.tunnel, 1, 1_000_000)
     min_dos_packets: int = bounded(DEFAULT_FLOORS.dos_packets, 1, 1_000_000_000)
 
     def floors(self) -> VolumeFloors:
-        return VolumeFloors(self.min_dos_flows, self.min_scan_flows, self.min_brute_force_flows,
+        return VolumeFloors(self.min_dos_flows, self.min_scan_targets, self.min_brute_force_flows,
                             self.min_tunnel_flows, self.min_dos_packets)
 
     def metrics_address(self) -> tuple[str, int] | None:

@@ -66,7 +66,8 @@ class LiveSessions:
                                             (pl.col("packets_fwd") + pl.col("packets_bwd"))
                                             .sum().alias("packets"),
                                             pl.col("src_ip").n_unique().alias("sources"),
-                                            pl.col("dst_ip").n_unique().alias("destinations"))
+                                            pl.col("dst_ip").n_unique().alias("destinations"),
+                                            pl.col("dst_port").n_unique().alias("dst_ports"))
         now = pl.lit(now_ns).cast(pl.Datetime("ns", "UTC"))
         ready = spans.filter(((now - pl.col("last")).dt.total_seconds() >= self.gap_s)
                              | ((now - pl.col("first")).dt.total_seconds() >= self.report_s))
@@ -75,7 +76,7 @@ class LiveSessions:
         waiting = spans.join(ready, on=list(KEY), how="anti").select(
             pl.col("session_src").alias("src_ip"), pl.col("session_dst").alias("dst_ip"),
             "verdict", pl.col("first").alias("first_seen"), pl.col("last").alias("last_seen"),
-            pl.col("len").alias("flows"), "packets", "sources", "destinations")
+            pl.col("len").alias("flows"), "packets", "sources", "destinations", "dst_ports")
         return self._take(ready.select(KEY), waiting)
 
     def _key_held(self) -> None:
