@@ -35,7 +35,8 @@ HELD_BACK_SCHEMA = {"src_ip": pl.String, "dst_ip": pl.String,
 CONTEXT_COLUMNS = ("src_ip", "dst_ip", "verdict", "first_seen", "last_seen", "flows",
                    "packets", "sources", "destinations", "dst_ports")
 TOO_FEW, COLLATERAL, REPORT_CAP = "too_few_flows", "dos_collateral", "report_cap"  # rule ids
-RULES = {TOO_FEW: "too few flows for the verdict", COLLATERAL: "collateral of a denial of service",
+RULES = {TOO_FEW: "too few flows (a scan: hosts or ports) for the verdict",
+         COLLATERAL: "collateral of a denial of service",
          REPORT_CAP: "more sessions than one report holds"}
 
 
