@@ -389,8 +389,11 @@ def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str,
                                    else []) + [server.command(context)]]
         try:
             time.sleep(1)  # both bind at once; a second is ample
-            return [subprocess.run([*inside, *command], cwd=tmp_path, capture_output=True,
-                                   text=True, timeout=60) for command in commands]
+            results = [subprocess.run([*inside, *command], cwd=tmp_path, capture_output=True,
+                                      text=True, timeout=60) for command in commands]
+            if record:
+                time.sleep(1)  # tcpdump reads the last packets the kernel queued before it stops
+            return results
         finally:
             for process in reversed(started):
                 process.terminate()
