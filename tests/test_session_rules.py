@@ -98,10 +98,24 @@ def test_payload_verdicts_need_one_flow():
     assert table.sessions["verdict"].to_list() == ["Web Attack \u2013 XSS"]
 
 
+def test_one_flow_unlike_training_is_held_back_and_two_at_a_host_are_alerted():
+    """The open set passes one benign flow in 1,000: one odd flow in a capture is expected,
+    a second at the same host (from any source) is worth an analyst's look."""
+    lone = build_sessions(scored_flows([("10.9.0.21", VICTIM, 0.0, BENIGN, True)]))
+    assert lone.sessions.is_empty()
+    assert lone.held_back["reason"][0] == (
+        f"1 flow(s) at {VICTIM}, fewer than the 2 a {UNKNOWN} needs")
+    pair = build_sessions(scored_flows([("10.9.0.21", VICTIM, 0.0, BENIGN, True),
+                                        ("10.9.0.22", VICTIM, 9.0, BENIGN, True)]))
+    assert pair.sessions["verdict"].to_list() == [UNKNOWN] * 2
+    assert build_sessions(scored_flows([("10.9.0.21", VICTIM, 0.0, BENIGN, True)]),
+                          floors=VolumeFloors(unknown=1)).sessions.height == 1
+
+
 def test_unknown_flows_to_a_dos_victim_during_the_attack_are_its_collateral():
     attack = [("10.9.0.66", VICTIM, i * 0.5, "DoS Slowloris", False) for i in range(20)]
     during = [("10.9.0.20", VICTIM, 3.0, BENIGN, True)]
-    after = [("10.9.0.21", VICTIM, 600.0, BENIGN, True)]
+    after = [("10.9.0.21", VICTIM, 600.0 + i, BENIGN, True) for i in range(2)]
     table = build_sessions(scored_flows(attack + during + after))
     by_verdict = {row["verdict"]: row for row in table.sessions.iter_rows(named=True)}
     assert set(by_verdict) == {"DoS Slowloris", UNKNOWN}

@@ -99,7 +99,10 @@ def believed(sessions: pl.DataFrame, gap_s: float, context: pl.DataFrame | None 
             pl.lit(-1, pl.Int64).alias("session_id"), pl.lit(True).alias("_context"))],
             how="diagonal_relaxed")
     enough, too_few = _split_by_volume(both, gap_s, floors)
-    collateral = _collateral_of_dos(enough)
+    # a lone flow unlike training at a DoS victim is still the flood's collateral
+    lone_unknown = too_few.filter(pl.col("verdict") == UNKNOWN).drop("reason", "rule")
+    collateral = _collateral_of_dos(pl.concat([enough, lone_unknown], how="diagonal_relaxed"))
+    too_few = too_few.join(collateral.select("session_id"), on="session_id", how="anti")
     kept = enough.filter(~pl.col("_context")).drop("_context").join(
         collateral.select("session_id"), on="session_id", how="anti")
     kept = kept.join(_collateral_counts(collateral), left_on="session_id",

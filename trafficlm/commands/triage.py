@@ -72,6 +72,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="or packets a denial of service reaches instead of its flows (one "
                              f"host's ICMP flood can be one flow; default "
                              f"{DEFAULT_FLOORS.dos_packets})")
+    floors.add_argument("--min-unknown-flows", type=number(int, 1),
+                        default=DEFAULT_FLOORS.unknown, metavar="N",
+                        help="flows unlike training at one host (one odd flow in a large "
+                             f"capture is expected; default {DEFAULT_FLOORS.unknown})")
     scale = parser.add_argument_group("scale-out")
     scale.add_argument("--ray", metavar="ADDRESS",
                        help="score the files on the Ray cluster at ADDRESS (host:port), or "
@@ -156,7 +160,7 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
 
     table = _sessions(kept, VolumeFloors(args.min_dos_flows, args.min_scan_targets,
                                          args.min_brute_force_flows, args.min_tunnel_flows,
-                                         args.min_dos_packets))
+                                         args.min_dos_packets, args.min_unknown_flows))
     _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,

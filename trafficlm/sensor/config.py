@@ -30,6 +30,8 @@ Keys (all optional except ``iface``; configs/sensor.toml is a commented example)
   (as triage's ``--min-scan-targets``)
 - ``min_dos_packets``: or packets a denial of service reaches there instead (one host's
   ICMP flood can be a single flow), as triage's ``--min-dos-packets``
+- ``min_unknown_flows``: flows unlike training one host must see before they are alerted
+  on (as triage's ``--min-unknown-flows``)
 """
 
 from __future__ import annotations
@@ -75,10 +77,12 @@ class SensorConfig:
     min_brute_force_flows: int = bounded(DEFAULT_FLOORS.brute_force, 1, 1_000_000)
     min_tunnel_flows: int = bounded(DEFAULT_FLOORS.tunnel, 1, 1_000_000)
     min_dos_packets: int = bounded(DEFAULT_FLOORS.dos_packets, 1, 1_000_000_000)
+    min_unknown_flows: int = bounded(DEFAULT_FLOORS.unknown, 1, 1_000_000)
 
     def floors(self) -> VolumeFloors:
         return VolumeFloors(self.min_dos_flows, self.min_scan_targets, self.min_brute_force_flows,
-                            self.min_tunnel_flows, self.min_dos_packets)
+                            self.min_tunnel_flows, self.min_dos_packets,
+                            self.min_unknown_flows)
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of the metrics endpoint; an IPv6 host is written in brackets."""
