@@ -11,6 +11,8 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +42,9 @@ from trafficlm.training.testbed.office_protocols import (
 from trafficlm.training.testbed.plan import plan_run
 from trafficlm.training.testbed.scenarios import BENIGN, Budget
 from trafficlm.training.testbed.server_programs import PROGRAMS as SERVER_PROGRAMS
-from trafficlm.training.testbed.server_programs import ServerContext
+from trafficlm.training.testbed.server_programs import WEBAPP_PORT, ServerContext
 from trafficlm.training.testbed.shell import TestbedError as RefusedRun
+from trafficlm.training.testbed.webapp import SEARCH_PAGES, SEARCH_PARAMS
 from trafficlm.training.testbed.website import plan_site
 from trafficlm.training.testbed.wide_scenarios import (
     ATTACK_SLOTS,
@@ -400,6 +403,48 @@ def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str,
                 process.wait(timeout=10)
 
 
+@pytest.mark.parametrize("program", ["nginx", "apache2", "lighttpd"])
+def test_every_web_server_hands_each_drawn_search_page_to_the_web_app(program):
+    """The search page is drawn per run among deep and shallow places with several
+    parameter names; behind whichever HTTP server a seed draws, each one reaches the
+    injectable search, and the static site stays the server's own."""
+    server = SERVER_PROGRAMS[program]
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in (*server.tools, "curl", "openssl")):
+        pytest.skip(f"needs root (a namespace of its own) and {server.tools[0]}")
+    address = "10.203.0.80"
+    tmp_path = Path(tempfile.mkdtemp(prefix="tlmtest-web-"))  # the servers' users read it
+    tmp_path.chmod(0o755)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("<html>home</html>", encoding="utf-8")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=www.testbed.lan", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    context = ServerContext(tmp_path, address, f"{address}/32", (30000, 30010), LoginPolicy())
+    with _bare_namespace("web", address) as inside:
+        started = [subprocess.Popen([*inside, *command], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+                   for command in ([sys.executable, "-m", "trafficlm.training.testbed.webapp",
+                                    str(WEBAPP_PORT)], server.command(context))]
+        try:
+            time.sleep(1.5)
+
+            def get(path: str) -> str:
+                return subprocess.run([*inside, "curl", "-s", "--max-time", "5",
+                                       f"http://{address}{path}"], capture_output=True,
+                                      text=True, timeout=30).stdout
+
+            for page in SEARCH_PAGES:
+                for param in SEARCH_PARAMS:
+                    assert "Results for rout" in get(f"{page}?{param}=rout"), (page, param)
+            assert "<li>router: 49</li>" in get(f"{SEARCH_PAGES[-1]}?id=rout")
+            assert "Sign in" in get("/login") and get("/index.html") == "<html>home</html>"
+        finally:
+            for process in reversed(started):
+                process.terminate()
+                process.wait(timeout=10)
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 def test_the_kdc_issues_tickets_to_the_logins_and_refuses_their_typos(tmp_path):
     """The benign Kerberos logins are real: every kinit with the password gets a ticket and
     every service ticket asked for is issued; a mistyped password is refused."""
@@ -472,12 +517,30 @@ def test_injections_by_hand_are_a_few_form_encoded_requests_beside_sqlmap():
     for seed in range(30):
         requests = [c[-1] for c in by_hand["curl_sqli"](_budget(seed)) if c[0] == "curl"]
         assert 1 <= len(requests) <= 6
-        assert all("/search?q=" in r and " " not in r and r.endswith("&Submit=Submit")
-                   for r in requests)
+        assert all(r.startswith(f"http://10.203.0.10{SEARCH_PAGES[0]}?q=") and " " not in r
+                   and r.endswith("&Submit=Submit") for r in requests)
         traversals = [c for c in by_hand["hand_traversal"](_budget(seed)) if c[0] == "curl"]
         assert 1 <= len(traversals) <= 4 and all("--path-as-is" in c for c in traversals)
     payloads = {c[-1] for seed in range(30) for c in by_hand["curl_sqli"](_budget(seed))}
     assert any("+union+select+" in p.lower() for p in payloads)
+
+
+def test_the_wide_site_draws_where_its_search_page_is_and_the_attacks_go_there():
+    """No web attack is learnt as 'a request for /search?q=': each wide run draws the page
+    and its parameter, the lab keeps its one, and the injections follow the draw."""
+    assert plan_site("lab", 1).search == ("/search", "q")
+    drawn = {plan_site("wide", seed).search for seed in range(60)}
+    assert {page for page, _ in drawn} == set(SEARCH_PAGES)
+    assert {param for _, param in drawn} == set(SEARCH_PARAMS)
+    shop = Budget(random.Random(4), 12.0, "", {"http": "10.203.0.10"}, ("/",),
+                  search=("/shop/index.php", "item"))
+    builders = {v.name: v.build for slot in ("sql_injection", "xss", "command_injection")
+                for v in ATTACK_SLOTS[slot]}
+    sqlmap_url = builders["sqlmap"](shop)[0][2]
+    assert sqlmap_url == "http://10.203.0.10/shop/index.php?item=router"
+    for name in ("curl_sqli", "curl_xss", "curl_injection"):
+        urls = [c[-1] for c in builders[name](shop) if c[0] == "curl"]
+        assert urls and all(u.startswith("http://10.203.0.10/shop/index.php") for u in urls)
 
 
 def test_udp_and_icmp_floods_draw_ports_sizes_and_icmp_types_and_stay_bounded():

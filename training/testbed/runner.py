@@ -161,7 +161,7 @@ class _Run:
         rng = random.Random(options.seed)
         site = plan_site(self.world.profile, options.seed)
         self.wordlist = _write_wordlists(logs, rng, site.page_paths)
-        self.pages = site.page_paths
+        self.pages, self.search = site.page_paths, site.search
         self.assets = {p.path: p.assets for p in site.pages}
         self.targets = {s: self.world.service_address(s) for s in self.world.services}
         self.spoofed = _spoofed_sources(rng) if self.world.applies_conditions else ()
@@ -229,7 +229,7 @@ class _Run:
     def _budget(self, scenario: Scenario, host: str, seconds: float) -> Budget:
         rng = random.Random(f"{self.options.seed}/{scenario.name}/{self.step_no}")
         return Budget(rng, seconds, str(self.wordlist), self.targets, self.pages, self.spoofed,
-                      self.assets, self.world.address(host), self.macs)
+                      self.assets, self.world.address(host), self.macs, self.search)
 
     def _commands(self, scenario: Scenario, host: str, seconds: float,
                   log: Path) -> tuple[int, dict]:

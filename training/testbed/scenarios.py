@@ -40,12 +40,21 @@ class Budget:
     assets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # page -> its assets
     own: str = ""  # the address of the host the scenario runs on
     macs: Mapping[str, str] = field(default_factory=dict)  # address -> MAC (for raw senders)
+    search: tuple[str, str] = ("/search", "q")  # the web app's search page and its parameter
 
     def at(self, service: str = "http") -> str:
         return self.targets[service]
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://{self.at('http')}"
+
+    def search_path(self, value: str) -> str:
+        """The search page asked for ``value`` (already encoded as it is to be sent)."""
+        page, param = self.search
+        return f"{page}?{param}={value}"
+
+    def search_url(self, value: str) -> str:
+        return f"{self.url()}{self.search_path(value)}"
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,18 @@ def _curl(b: Budget, url: str, *extra: str) -> list[str]:
             b.rng.choice(USER_AGENTS), *extra, url]
 
 
+def _search_curl(b: Budget, value: str) -> list[str]:
+    """curl asking the search page for ``value``, URL-encoded by curl."""
+    page, param = b.search
+    return _curl(b, f"{b.url()}{page}", "-G", "--data-urlencode", f"{param}={value}")
+
+
 def web_browsing(b: Budget) -> Commands:
     commands = []
     for _ in range(max(4, int(b.seconds * 1.5))):
         scheme = b.rng.choice(("http", "https"))
         page = b.rng.choice([b.rng.choice(b.pages), "/",
-                             f"/search?q={b.rng.choice(('router', 'tap', 'sensor', 'fire'))}",
+                             b.search_path(b.rng.choice(('router', 'tap', 'sensor', 'fire'))),
                              f"{b.rng.choice(b.pages)}?ref=home&lang=en"])
         commands += [_curl(b, f"{b.url(scheme)}{page}"), _think(b)]
     commands.append(_curl(b, f"{b.url()}/login", "-d",
@@ -162,7 +177,7 @@ def http_flood(b: Budget) -> Commands:
 
 
 def sql_injection(b: Budget) -> Commands:
-    return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
+    return [["sqlmap", "-u", b.search_url("router"), "--batch", "--flush-session",
              "--technique=BEU", "--level=2", "--threads=2", "--timeout=5",
              "--output-dir=sqlmap", "--disable-coloring", "--banner",
              "--tables"]]
@@ -180,8 +195,7 @@ def xss(b: Budget) -> Commands:
     commands = []
     for _ in range(max(10, int(b.seconds * 2))):
         payload = b.rng.choice(XSS)
-        commands += [_curl(b, f"{b.url()}/search", "-G", "--data-urlencode", f"q={payload}"),
-                     _think(b, 0.05, 0.6)]
+        commands += [_search_curl(b, payload), _think(b, 0.05, 0.6)]
     return commands
 
 

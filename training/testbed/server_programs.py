@@ -23,10 +23,12 @@ from trafficlm.training.testbed.public_names import (
     zones,
 )
 from trafficlm.training.testbed.shell import TestbedError, run
+from trafficlm.training.testbed.webapp import APP_PREFIXES
 from trafficlm.training.testbed.world import LoginPolicy
 
 LOGIN_USER, LOGIN_PASSWORD = "tlmtb", "tlmtb-Passw0rd"
 WEBAPP_PORT = 8081
+APPS = "|".join(APP_PREFIXES)  # what the HTTP servers proxy to the web application
 TUNNEL_ZONE = "t.testbed.lan"
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
@@ -57,17 +59,18 @@ class ServerProgram:
 
 
 def _nginx(c: ServerContext) -> list[str]:
-    return ["nginx", "-c", c.config("nginx.conf", NGINX.format(w=c.work, ip=c.ip)),
+    return ["nginx", "-c", c.config("nginx.conf", NGINX.format(w=c.work, ip=c.ip, apps=APPS)),
             "-g", "daemon off;"]
 
 
 def _apache2(c: ServerContext) -> list[str]:
     return ["apache2", "-f", c.config("apache2.conf", APACHE2.format(
-        w=c.work, ip=c.ip, modules=APACHE_MODULES)), "-DFOREGROUND"]
+        w=c.work, ip=c.ip, modules=APACHE_MODULES, apps=APPS)), "-DFOREGROUND"]
 
 
 def _lighttpd(c: ServerContext) -> list[str]:
-    return ["lighttpd", "-D", "-f", c.config("lighttpd.conf", LIGHTTPD.format(w=c.work, ip=c.ip))]
+    return ["lighttpd", "-D", "-f", c.config("lighttpd.conf",
+                                           LIGHTTPD.format(w=c.work, ip=c.ip, apps=APPS))]
 
 
 def _openssh(c: ServerContext) -> list[str]:
@@ -371,9 +374,7 @@ http {{
     ssl_certificate {w}/cert.pem;
     ssl_certificate_key {w}/key.pem;
     root {w}/www;
-    location /login {{ proxy_pass http://127.0.0.1:8081; }}
-    location /search {{ proxy_pass http://127.0.0.1:8081; }}
-    location /admin {{ proxy_pass http://127.0.0.1:8081; }}
+    location ~ ^/({apps})(/|$) {{ proxy_pass http://127.0.0.1:8081; }}
   }}
 }}
 """
@@ -404,9 +405,7 @@ Protocols h2 http/1.1
 <Directory {w}/www>
   Require all granted
 </Directory>
-ProxyPass /login http://127.0.0.1:8081/login
-ProxyPass /search http://127.0.0.1:8081/search
-ProxyPass /admin http://127.0.0.1:8081/admin
+ProxyPassMatch "^/({apps})(/.*)?$" "http://127.0.0.1:8081/$1$2"
 <VirtualHost {ip}:443>
   SSLEngine on
   SSLCertificateFile {w}/cert.pem
@@ -429,7 +428,7 @@ $SERVER["socket"] == "{ip}:443" {{
   ssl.pemfile = "{w}/cert.pem"
   ssl.privkey = "{w}/key.pem"
 }}
-$HTTP["url"] =~ "^/(login|search|admin)" {{
+$HTTP["url"] =~ "^/({apps})(/|$)" {{
   proxy.server = ("" => (("host" => "127.0.0.1", "port" => 8081)))
 }}
 """

@@ -19,6 +19,14 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 USER, PASSWORD = "admin", "correct-horse-battery"
+# Where the search page sits and what its parameter is called: the wide testbed draws one
+# pair per run (``website.plan_site``), so an injection is not learnt as "a request for
+# /search?q=", and a deep page pushes the payload past the first bytes as real apps do.
+SEARCH_PAGES = ("/search", "/catalog/search.php", "/shop/index.php", "/app/lookup/item",
+                "/portal/modules/inventory/query.aspx", "/cgi-bin/find.cgi")
+SEARCH_PARAMS = ("q", "id", "search", "item", "term")
+# the first path segments the HTTP servers hand to this application
+APP_PREFIXES = ("login", "admin", *dict.fromkeys(page.split("/")[1] for page in SEARCH_PAGES))
 PRODUCTS = [("router", 49), ("switch", 89), ("firewall", 399), ("sensor", 129), ("tap", 59)]
 LOGIN_FORM = """<html><body><h1>Sign in</h1><form method="post" action="/login">
 <input name="username"><input name="password" type="password"><button>Sign in</button>
@@ -45,8 +53,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, LOGIN_FORM)
         elif url.path.startswith("/admin"):
             self._admin()
-        elif url.path == "/search":
-            self._search(query.get("q", [""])[0])
+        elif url.path in SEARCH_PAGES:
+            self._search(next((query[p][0] for p in SEARCH_PARAMS if p in query), ""))
         else:
             self._send(404, "<html><body>not found</body></html>")
 

@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from trafficlm.training.testbed.webapp import SEARCH_PAGES, SEARCH_PARAMS
+
 PAGE = "<html><head><title>{title}</title>{head}</head><body><h1>{title}</h1>{body}</body></html>"
 SECTIONS = ("docs", "blog", "products", "support", "news", "team")
 ASSET_KINDS = {  # extension -> (median bytes, log-normal sigma)
@@ -36,6 +38,7 @@ class Page:
 class SitePlan:
     pages: tuple[Page, ...]
     assets: dict[str, int]  # path -> size in bytes
+    search: tuple[str, str] = ("/search", "q")  # the search page and its parameter
 
     @property
     def page_paths(self) -> tuple[str, ...]:
@@ -51,6 +54,7 @@ def plan_site(profile: str, seed: int) -> SitePlan:
                      for i in range(20))
         return SitePlan(docs, {})
     rng = random.Random(f"site/{seed}")
+    search = (rng.choice(SEARCH_PAGES), rng.choice(SEARCH_PARAMS))
     assets = {}
     for kind, (median, sigma) in ASSET_KINDS.items():
         for i in range(rng.randint(10, 40)):
@@ -62,15 +66,16 @@ def plan_site(profile: str, seed: int) -> SitePlan:
                        tuple(rng.sample(paths, min(len(paths), rng.randint(3, 12)))),
                        tuple(rng.sample(sorted(assets), rng.randint(1, 8))),
                        rng.randint(2, 60)) for i, path in enumerate(paths))
-    return SitePlan(pages, assets)
+    return SitePlan(pages, assets, search)
 
 
 def write_site(plan: SitePlan, www: Path) -> None:
     """Write every page, asset, the home page and the 2 MiB download under ``www``."""
     links = "".join(f'<a href="{p.path}">{p.title}</a>' for p in plan.pages[:40])
+    page, param = plan.search
     _write(www / "index.html", PAGE.format(
         title="TrafficLM testbed shop", head="",
-        body=links + '<a href="/search?q=router">search</a><a href="/login">sign in</a>'))
+        body=links + f'<a href="{page}?{param}=router">search</a><a href="/login">sign in</a>'))
     for page in plan.pages:
         head = "".join(f'<link rel="stylesheet" href="{a}">' for a in page.assets
                        if a.endswith(".css"))

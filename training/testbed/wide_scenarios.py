@@ -37,6 +37,7 @@ from trafficlm.training.testbed.scenarios import (
     Commands,
     Scenario,
     _curl,
+    _search_curl,
     _think,
 )
 from trafficlm.training.testbed.server_programs import (
@@ -385,7 +386,7 @@ def sqlmap(b: Budget) -> Commands:
     technique = b.rng.choice(("B", "E", "U", "BEU", "BEUS"))
     tamper = b.rng.choice(([], ["--tamper=space2comment"], ["--tamper=between,randomcase"],
                            ["--tamper=charencode"]))
-    return [["sqlmap", "-u", f"{b.url()}/search?q=router", "--batch", "--flush-session",
+    return [["sqlmap", "-u", b.search_url("router"), "--batch", "--flush-session",
              f"--technique={technique}", f"--level={b.rng.choice((1, 2, 3))}", *tamper,
              "--random-agent", f"--threads={b.rng.choice((1, 2, 4))}", "--timeout=5",
              "--output-dir=sqlmap", "--disable-coloring", "--banner",
@@ -407,7 +408,7 @@ def hand_sql_injection(b: Budget) -> Commands:
     commands = []
     for _ in range(b.rng.randint(1, 6)):
         query = urllib.parse.quote_plus(b.rng.choice(SQL_INJECTIONS))
-        commands += [_curl(b, f"{b.url()}/search?q={query}&Submit=Submit"), _think(b, 1.0, 4.0)]
+        commands += [_curl(b, f"{b.search_url(query)}&Submit=Submit"), _think(b, 1.0, 4.0)]
     return commands
 
 
@@ -417,7 +418,8 @@ def hand_traversal(b: Budget) -> Commands:
     commands = []
     for _ in range(b.rng.randint(1, 4)):
         target = b.rng.choice(TRAVERSAL)
-        url = b.rng.choice((f"{b.url()}/docs/?page={target}", f"{b.url()}/docs/{target}"))
+        url = b.rng.choice((f"{b.url()}/docs/?page={target}", f"{b.url()}/docs/{target}",
+                            f"{b.url()}{b.search[0]}?{b.rng.choice(('page', 'file'))}={target}"))
         commands += [_curl(b, url, "--path-as-is"), _think(b, 1.0, 4.0)]
     return commands
 
@@ -426,8 +428,7 @@ def command_injection(b: Budget) -> Commands:
     commands = []
     for _ in range(max(10, int(b.seconds * 2))):
         target = f"{b.rng.choice(('router', 'tap', '127.0.0.1'))}{b.rng.choice(INJECTIONS)}"
-        commands += [_curl(b, f"{b.url()}/search", "-G", "--data-urlencode", f"q={target}"),
-                     _think(b, 0.05, 0.6)]
+        commands += [_search_curl(b, target), _think(b, 0.05, 0.6)]
     return commands
 
 
