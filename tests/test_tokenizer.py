@@ -33,7 +33,8 @@ def flows_of(path: str) -> FlowBatch | None:
 
 @pytest.mark.parametrize("config", [TokenizerConfig(),
                                     TokenizerConfig(packets=3, payload_bytes=8, max_length=40),
-                                    TokenizerConfig(packets=16, payload_bytes=0, max_length=512)])
+                                    TokenizerConfig(packets=16, payload_bytes=0, max_length=512),
+                                    TokenizerConfig(query_window=16, context=True)])
 def test_vectorised_encoder_matches_the_reference_on_the_corpus(manifest, config):
     tokenizer = TrafficTokenizer(config)
     checked = 0
@@ -46,6 +47,35 @@ def test_vectorised_encoder_matches_the_reference_on_the_corpus(manifest, config
         assert (encoded.lengths == (encoded.ids != V.PAD).sum(axis=1)).all()
         checked += len(flows)
     assert checked > 1000
+
+
+def test_the_query_window_shows_an_injection_on_a_deep_page_at_its_real_offsets(manifest):
+    """DVWA's page (/dvwa/vulnerabilities/sqli/) leaves 13 bytes of the query in the first
+    48; with the window the request shows its head, then 32 bytes from the '?', and
+    provenance names where each came from."""
+    path = next(corpus_path(r) for r in manifest if r["path"].endswith("dvwa_sqlinjection.pcapng"))
+    flows = flows_of(path)
+    plain = TrafficTokenizer(TokenizerConfig())
+    windowed = TrafficTokenizer(TokenizerConfig(query_window=16))
+    request = next((row, p) for row in range(len(flows)) for p in range(int(flows.n_stored[row]))
+                   if bytes(flows.payload[row, p, :4]) == b"GET ")
+    stored = bytes(flows.payload[request][:int(flows.pkt_payload_cap[request])])
+    query = stored.index(b"?")
+    assert query > 16
+    shown = {}
+    for name, tokenizer in (("plain", plain), ("windowed", windowed)):
+        prov = tokenizer.provenance(flows)
+        ids = tokenizer.encode(flows).ids[request[0]]
+        here = (prov.slot[request[0]] == Slot.PAYLOAD) & (prov.packet[request[0]] == request[1])
+        offsets = prov.byte_offset[request[0]][here]
+        assert bytes(int(i) - tokenizer.vocab["byte"].base for i in ids[here]) == bytes(
+            stored[o] for o in offsets)
+        shown[name] = offsets.tolist()
+    assert shown["plain"] == list(range(48))
+    assert shown["windowed"] == [*range(16), *range(query, query + 32)]
+    # the tautology's '=' (%3D) is past the first 48 bytes: only the window shows it
+    assert b"%3D" in bytes(stored[o] for o in shown["windowed"])
+    assert b"%3D" not in bytes(stored[o] for o in shown["plain"])
 
 
 def test_every_sequence_is_closed_and_cut_at_the_maximum_length():
@@ -103,7 +133,8 @@ def test_icmp_errors_show_no_quoted_header(manifest):
 
 
 def test_save_and_load_round_trip(tmp_path):
-    tokenizer = TrafficTokenizer(TokenizerConfig(packets=4, payload_bytes=16, max_length=128))
+    tokenizer = TrafficTokenizer(TokenizerConfig(packets=4, payload_bytes=16, max_length=128,
+                                                 query_window=6))
     tokenizer.save_pretrained(tmp_path)
     loaded = TrafficTokenizer.from_pretrained(tmp_path)
     assert loaded.config == tokenizer.config

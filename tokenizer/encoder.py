@@ -41,10 +41,16 @@ class TokenizerConfig:
     payload_bytes: int = 48  # B: first payload bytes per packet
     max_length: int = 256  # tokens per flow, [CLS] and [SEP] included
     context: bool = False  # the flow's session context after its totals (flows/context.py)
+    # 0: off. Else an HTTP request's first ``query_window`` bytes, then its bytes from the
+    # request line's '?': a deep page (/portal/modules/inventory/query.aspx) would leave
+    # the query, where injections are, past the first payload bytes the model reads
+    query_window: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.packets <= 64 or not 0 <= self.payload_bytes <= 1500:
             raise TokenizerError("tokenizer packets must be 1-64 and payload_bytes 0-1500")
+        if not 0 <= self.query_window < max(1, self.payload_bytes):
+            raise TokenizerError("tokenizer query_window must be 0 or less than payload_bytes")
         if self.max_length < self.header_slots + PACKET_HEADER_SLOTS + 1:
             raise TokenizerError(f"tokenizer max_length {self.max_length} is too short")
 
@@ -112,15 +118,21 @@ class _PacketView:
     """The present packets of a batch of flows, flattened to one row per packet."""
 
     def __init__(self, flows: FlowBatch, rows: np.ndarray, pk: np.ndarray, proto: np.ndarray,
-                 payload_bytes: int) -> None:
+                 config: TokenizerConfig) -> None:
         self.flows, self.rows, self.pk, self.proto = flows, rows, pk, proto
         self.is_tcp, self.is_udp = proto == TCP, proto == UDP
         self.icmp_type = self.column("pkt_icmp_type")
         self.is_icmp = np.isin(proto, (ICMP, ICMPV6)) & (self.icmp_type >= 0)
         self.n_fields = np.select([self.is_tcp, self.is_udp, self.is_icmp], [3, 1, 2], 0)
-        self.shown = np.minimum(self.column("pkt_payload_cap"), payload_bytes)
+        cap = self.column("pkt_payload_cap")
+        self.head = config.query_window
+        # bytes skipped after the head: up to the query of an HTTP request, else none
+        self.skip = query_starts(flows.payload, rows, pk, cap, self.is_tcp, self.head) - self.head
+        self.skip[self.skip < 0] = 0
+        self.shown = np.where(self.skip > 0, np.minimum(cap - self.skip, config.payload_bytes),
+                              np.minimum(cap, config.payload_bytes))
         self.shown[V.is_icmp_error(proto, self.icmp_type)] = 0
-        self.truncated = (self.column("pkt_payload_len") > self.shown).astype(np.int64)
+        self.truncated = (self.column("pkt_payload_len") > self.shown + self.skip).astype(np.int64)
 
     def column(self, name: str) -> np.ndarray:
         return getattr(self.flows, name)[self.rows, self.pk].astype(np.int64)
@@ -146,6 +158,30 @@ class _PacketView:
         return [(first, np.select([tcp, udp], [Slot.TCP_FLAGS, Slot.UDP_LENGTH], Slot.ICMP_TYPE)),
                 (second, np.where(tcp, Slot.TCP_WINDOW, Slot.ICMP_CODE)),
                 (third, np.full(len(third), Slot.TCP_OPTIONS))]
+
+
+def query_starts(payload: np.ndarray, rows: np.ndarray, pk: np.ndarray, cap: np.ndarray,
+                 is_tcp: np.ndarray, head: int) -> np.ndarray:
+    """Per packet (flow ``rows``, packet ``pk`` of ``payload``, ``cap`` bytes stored): where
+    the query of an HTTP request line starts (its '?') when it lies past ``head``; else 0.
+    Only requests are copied out, so the window costs little where there are none."""
+    starts = np.zeros(len(rows), np.int64)
+    if head == 0 or not len(rows):
+        return starts
+    prefix = payload[rows, pk, :4].astype(np.uint32)
+    words = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (prefix[:, 2] << 8) | prefix[:, 3]
+    requests = np.flatnonzero(is_tcp & (cap > head) & np.isin(words, V.HTTP_METHOD_WORDS))
+    if not len(requests):
+        return starts
+    lines = payload[rows[requests], pk[requests]]
+    stored = np.arange(lines.shape[1]) < cap[requests, None]
+    line_end = np.where(((lines == 13) | (lines == 10)) & stored, np.arange(lines.shape[1]),
+                        lines.shape[1]).min(axis=1)
+    marks = (lines == ord("?")) & stored
+    first = np.where(marks.any(axis=1), marks.argmax(axis=1), lines.shape[1])
+    found = (first > head) & (first < line_end)
+    starts[requests[found]] = first[found]
+    return starts
 
 
 def flow_totals(f: V.Vocabulary, flows: FlowBatch) -> list[tuple[np.ndarray, Slot]]:
@@ -221,7 +257,7 @@ class TrafficTokenizer:
                                  f"the tokenizer needs {P} x {B}")
         n, proto = len(flows), flows.proto.astype(np.int64)
         rows, pk = np.nonzero(np.arange(P) < flows.n_stored[:, None])
-        packets = _PacketView(flows, rows, pk, proto[rows], B)
+        packets = _PacketView(flows, rows, pk, proto[rows], self.config)
         count = PACKET_HEADER_SLOTS + packets.n_fields + packets.shown + packets.truncated
         per_flow = np.bincount(rows, weights=count, minlength=n).astype(np.int64)
         flow_start = np.cumsum(per_flow) - per_flow
@@ -259,11 +295,13 @@ class TrafficTokenizer:
         owner = np.repeat(np.arange(len(rows)), shown)
         offset = np.arange(len(owner)) - np.repeat(np.cumsum(shown) - shown, shown)
         first_byte = start + PACKET_HEADER_SLOTS + packets.n_fields
-        data = packets.flows.payload[rows[owner], pk[owner], offset].astype(np.int64)
+        # the byte each token shows: past the head of a request, its query's
+        source = offset + np.where(offset >= packets.head, packets.skip[owner], 0)
+        data = packets.flows.payload[rows[owner], pk[owner], source].astype(np.int64)
         cut = packets.truncated.astype(bool)
         return [
             _Part(rows[owner], first_byte[owner] + offset, self.vocab["byte"].base + data,
-                  Slot.PAYLOAD, pk[owner], offset),
+                  Slot.PAYLOAD, pk[owner], source),
             _Part(rows[cut], first_byte[cut] + shown[cut], V.TRUNC, Slot.TRUNCATED, pk[cut], -1),
         ]
 
@@ -294,9 +332,11 @@ class TrafficTokenizer:
                                  f"format {V.FORMAT_VERSION}; retrain or use a matching version")
         try:
             # tokenizers saved before session context existed have none
+            # tokenizers saved before the query window existed show the first bytes only
             config = TokenizerConfig(**{k: document[k] for k in
                                         ("packets", "payload_bytes", "max_length")},
-                                     context=bool(document.get("context", False)))
+                                     context=bool(document.get("context", False)),
+                                     query_window=int(document.get("query_window", 0)))
         except (KeyError, TypeError) as err:
             raise TokenizerError(f"{path}: missing or bad tokenizer setting {err}") from None
         tokenizer = cls(config)

@@ -39,13 +39,26 @@ def encode_flow(tokenizer: TrafficTokenizer, flows: FlowBatch, row: int) -> list
                 f["length"].base + V.one_length_bucket(int(flows.pkt_ip_payload_len[row, p])),
                 f["ttl"].base + V.one_ttl_bucket(int(flows.pkt_ttl[row, p]))]
         ids += _protocol_fields(f, flows, row, p, proto)
-        shown = min(int(flows.pkt_payload_cap[row, p]), cfg.payload_bytes)
+        data = bytes(flows.payload[row, p, :int(flows.pkt_payload_cap[row, p])])
         if int(flows.pkt_icmp_type[row, p]) in V.ICMP_ERROR_TYPES.get(proto, ()):
-            shown = 0
-        ids += [f["byte"].base + b for b in flows.payload[row, p, :shown].tolist()]
-        if int(flows.pkt_payload_len[row, p]) > shown:
+            data = b""
+        shown, last = _shown_bytes(data, cfg.payload_bytes, cfg.query_window, proto == TCP)
+        ids += [f["byte"].base + b for b in shown]
+        if int(flows.pkt_payload_len[row, p]) > last:
             ids.append(V.TRUNC)
     return [*ids[: cfg.max_length - 1], V.SEP]
+
+
+def _shown_bytes(data: bytes, payload_bytes: int, head: int, tcp: bool) -> tuple[bytes, int]:
+    """(the payload bytes a packet shows, the offset after the last one): its first bytes,
+    or for an HTTP request whose query starts past ``head``: ``head`` bytes, then the query."""
+    line = data[:min((i for i in (data.find(b"\r"), data.find(b"\n")) if i >= 0),
+                     default=len(data))]
+    query = line.find(b"?")
+    if head and tcp and len(data) > head and data[:4] in V.HTTP_METHODS and query > head:
+        shown = data[:head] + data[query:query + payload_bytes - head]
+        return shown, query + len(shown) - head
+    return data[:payload_bytes], min(len(data), payload_bytes)
 
 
 def _protocol_fields(f: V.Vocabulary, flows: FlowBatch, row: int, p: int, proto: int) -> list[int]:

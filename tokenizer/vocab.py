@@ -22,6 +22,9 @@ from trafficlm.flows.context import REGULARITY_EDGES
 
 FORMAT_VERSION = 2  # 2: whole-flow counts and duration after the service token
 
+# the first four bytes of an HTTP/1 request line, as big-endian words (the query window)
+HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC")
+HTTP_METHOD_WORDS = tuple(int.from_bytes(method, "big") for method in HTTP_METHODS)
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[PKT]", "[TRUNC]")
 PAD, CLS, SEP, MASK, UNK, PKT, TRUNC = range(len(SPECIALS))
 

@@ -30,6 +30,7 @@ class TokenizerSection:
     payload_bytes: int = bounded(48, 0, 1500)
     max_length: int = bounded(256, 1, 8192)
     context: bool = False  # session-context tokens (trafficlm/flows/context.py)
+    query_window: int = bounded(0, 0, 1499)  # an HTTP request's head, then its query (0: off)
 
 
 @dataclass
