@@ -29,6 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="first payload bytes per packet (default: the tokenizer's)")
     parser.add_argument("--max-length", type=int, metavar="N",
                         help="tokens per flow (default: the tokenizer's)")
+    parser.add_argument("--query-window", type=int, metavar="H",
+                        help="an HTTP request's first H bytes, then its query (default: off)")
     parser.add_argument("--context", action="store_true",
                         help="with each flow's session context (what its hosts did before)")
     add_flow_options(parser)
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     from trafficlm.tokenizer import TokenizerConfig, TrafficTokenizer
 
     chosen = {"packets": args.packets, "payload_bytes": args.payload_bytes,
-              "max_length": args.max_length}
+              "max_length": args.max_length, "query_window": args.query_window}
     tokenizer_config = TokenizerConfig(**{k: v for k, v in chosen.items() if v is not None},
                                        context=args.context)
     tokenizer = TrafficTokenizer(tokenizer_config)
