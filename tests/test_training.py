@@ -198,6 +198,13 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     assert families["PortScan"]["ceiling"] == families["ServiceScan"]["ceiling"] == 0
     # the counting rules catch zeek's FTP guessing (20+ rejected logins), scored beside
     assert families["FTP-Patator"]["rules_detected"] >= 1
+    # every capture is listed once, with its fold and what its fold's model called it
+    listed = {c["capture"]: c for c in kfold["captures"]}
+    assert sorted(listed) == sorted(KFOLD_ATTACKS)
+    assert {c["fold"] for c in listed.values()} == {0, 1}
+    assert all(c["verdicts"] for c in listed.values() if c["detected"])
+    assert sum(c["any_alert"] for c in listed.values()) == sum(
+        bool(c["verdicts"]) for c in listed.values())
     folds = sorted((tmp_path / "run" / "evaluation" / "folds").iterdir())
     assert [f.name for f in folds] == ["fold-0", "fold-1"]
     assert all(TrafficModel(f).labels for f in folds)  # each fold's model is a real model

@@ -58,6 +58,7 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
     tested_attacks = split.test.select(np.isin(split.test.capture, attack_paths))
     outcomes: dict[str, dict[str, bool]] = {"detected": {}, "any_alert": {},
                                             "rules_detected": {}}
+    verdicts: dict[str, list[str]] = {}  # per capture: what its sessions were called
     for fold in range(k):
         held = [(c, e) for c, e, a in attacks if folds[a.name] == fold]
         if not held:
@@ -67,9 +68,10 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
                             [c.path for c, _ in held], tokenizer, fold)
         for capture, entry in held:
             flows = read_capture(capture.path)
-            verdicts = capture_verdicts(model, capture.path, flows)
-            outcomes["detected"][entry.path] = bool(verdicts & _families(entry))
-            outcomes["any_alert"][entry.path] = bool(verdicts)
+            alerted = capture_verdicts(model, capture.path, flows)
+            verdicts[entry.path] = sorted(alerted)
+            outcomes["detected"][entry.path] = bool(alerted & _families(entry))
+            outcomes["any_alert"][entry.path] = bool(alerted)
             rules = rule_verdicts(flows_frame(flows)) if flows else set()
             outcomes["rules_detected"][entry.path] = bool(rules & _families(entry))
     table = kfold_table([a for _, _, a in attacks], folds, outcomes)
@@ -77,7 +79,11 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
                **{column: sum(held.values()) for column, held in outcomes.items()},
                "ceiling": sum(row["ceiling"] for row in table.values())}
     say(f"corpus k-fold: {summary}")
-    return {"summary": summary, "per_family": table}
+    captures_out = [{"capture": a.name, "family": a.family, "fold": folds[a.name],
+                     "verdicts": verdicts.get(a.name, []),
+                     **{column: bool(held.get(a.name)) for column, held in outcomes.items()}}
+                    for _, _, a in attacks]
+    return {"summary": summary, "per_family": table, "captures": captures_out}
 
 
 def _fold_model(recipe: Recipe, encoder: Path, split: Split, tested_attacks: FlowSet,
