@@ -230,6 +230,16 @@ def test_interrupted_pretraining_resumes_from_its_checkpoint(manifest, tmp_path)
     steps = [json.loads(line)["step"] for line in
              (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20, 25, 30]
+    # another tokenizer reads the flows differently: its checkpoint is not this training's
+    recipe.tokenizer.query_window = 8
+    messages.clear()
+    pretrain(recipe, say=messages.append)
+    assert not any("resuming" in m for m in messages)
+    assert any("pretraining afresh" in m for m in messages)
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20, 25, 30]
+    assert (tmp_path / "run" / "pretrain" / "previous" / "checkpoint" / "state.json").exists()
 
 
 @pytest.mark.slow

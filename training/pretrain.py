@@ -10,9 +10,11 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +87,7 @@ def pretrain(recipe: Recipe, say=print) -> Path:
     torch.manual_seed(recipe.seed)  # the same initial weights on every rank
     model = BertForMaskedLM(bert_config(recipe.model, tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    step, rng_state = _resume(out / "checkpoint", model, optimizer, quiet)
+    step, rng_state = _resume(out, model, optimizer, _trained_on(recipe, tokenizer, ids), quiet)
     schedule = LinearSchedule(optimizer, cfg.learning_rate, cfg.steps)
     schedule.step_no = step
     rng = np.random.default_rng([recipe.seed, ranks.rank])
@@ -118,7 +120,8 @@ def pretrain(recipe: Recipe, say=print) -> Path:
                        "elapsed_s": round(time.monotonic() - started, 2),
                        "processes": ranks.world})
         if ranks.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-            _checkpoint(out / "checkpoint", model, optimizer, step, rng.bit_generator.state)
+            _checkpoint(out / "checkpoint", model, optimizer, step, rng.bit_generator.state,
+                        _trained_on(recipe, tokenizer, ids))
     bar.close()
     if ranks.main:
         model.save_pretrained(out / "model", safe_serialization=True)
@@ -133,7 +136,18 @@ def _log(out: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _checkpoint(directory: Path, model, optimizer, step: int, rng_state: dict) -> None:
+def _trained_on(recipe: Recipe, tokenizer, ids: np.ndarray) -> str:
+    """A digest of what pretraining reads (its token rows, tokenizer, model shape and seed):
+    a checkpoint resumes only the same training, not an older one left in the directory."""
+    digest = hashlib.sha256(json.dumps({"tokenizer": asdict(tokenizer.config),
+                                        "model": asdict(recipe.model), "seed": recipe.seed},
+                                       sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(ids).tobytes())
+    return digest.hexdigest()
+
+
+def _checkpoint(directory: Path, model, optimizer, step: int, rng_state: dict,
+                trained_on: str) -> None:
     """Weights and optimizer state as safetensors; written aside, then swapped in."""
     partial = directory.with_name(directory.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
@@ -147,22 +161,41 @@ def _checkpoint(directory: Path, model, optimizer, step: int, rng_state: dict) -
                 scalars[f"{index}.{key}"] = value
     save_file(tensors, str(partial / "optimizer.safetensors"))
     (partial / "state.json").write_text(json.dumps(
-        {"step": step, "rng": rng_state, "scalars": scalars}), encoding="utf-8")
+        {"step": step, "rng": rng_state, "scalars": scalars, "trained_on": trained_on}),
+        encoding="utf-8")
     if directory.exists():
-        for path in sorted(directory.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        directory.rmdir()
+        _remove(directory)
     partial.rename(directory)
 
 
-def _resume(directory: Path, model, optimizer, say) -> tuple[int, dict | None]:
+def _remove(directory: Path) -> None:
+    for path in sorted(directory.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    directory.rmdir()
+
+
+def _resume(out: Path, model, optimizer, trained_on: str, say) -> tuple[int, dict | None]:
+    """(step, generator state) of the checkpoint under ``out`` when it was made by this same
+    training; a checkpoint of other flows, tokenizer or model is set aside, with its log."""
+    directory = out / "checkpoint"
     if not (directory / "state.json").exists():
+        return 0, None
+    meta = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+    if meta.get("trained_on") != trained_on:
+        say(f"{directory}: made from other flows, another tokenizer or model; pretraining "
+            f"afresh (the old checkpoint and log moved to {out.name}/previous/)")
+        previous = out / "previous"
+        if previous.exists():
+            _remove(previous)
+        previous.mkdir()
+        for name in ("checkpoint", "loss.jsonl"):
+            if (out / name).exists():
+                (out / name).rename(previous / name)
         return 0, None
     from transformers import BertForMaskedLM
 
     saved = BertForMaskedLM.from_pretrained(directory / "model", use_safetensors=True)
     model.load_state_dict(saved.state_dict())
-    meta = json.loads((directory / "state.json").read_text(encoding="utf-8"))
     tensors = load_file(str(directory / "optimizer.safetensors"))
     state = {}
     for name, value in tensors.items():
