@@ -87,7 +87,8 @@ def pretrain(recipe: Recipe, say=print) -> Path:
     torch.manual_seed(recipe.seed)  # the same initial weights on every rank
     model = BertForMaskedLM(bert_config(recipe.model, tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    step, rng_state = _resume(out, model, optimizer, _trained_on(recipe, tokenizer, ids), quiet)
+    trained_on = _trained_on(recipe, tokenizer, ids)
+    step, rng_state = _resume(out, model, optimizer, trained_on, quiet)
     schedule = LinearSchedule(optimizer, cfg.learning_rate, cfg.steps)
     schedule.step_no = step
     rng = np.random.default_rng([recipe.seed, ranks.rank])
@@ -121,7 +122,7 @@ def pretrain(recipe: Recipe, say=print) -> Path:
                        "processes": ranks.world})
         if ranks.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
             _checkpoint(out / "checkpoint", model, optimizer, step, rng.bit_generator.state,
-                        _trained_on(recipe, tokenizer, ids))
+                        trained_on)
     bar.close()
     if ranks.main:
         model.save_pretrained(out / "model", safe_serialization=True)
