@@ -127,10 +127,8 @@ class _PacketView:
         cap = self.column("pkt_payload_cap")
         self.head = config.query_window
         # bytes skipped after the head: up to the query of an HTTP request, else none
-        self.skip = query_starts(flows.payload, rows, pk, cap, self.is_tcp, self.head) - self.head
-        self.skip[self.skip < 0] = 0
-        self.shown = np.where(self.skip > 0, np.minimum(cap - self.skip, config.payload_bytes),
-                              np.minimum(cap, config.payload_bytes))
+        self.skip = query_skips(flows.payload, rows, pk, cap, self.is_tcp, self.head)
+        self.shown = np.minimum(cap - self.skip, config.payload_bytes)
         self.shown[V.is_icmp_error(proto, self.icmp_type)] = 0
         self.truncated = (self.column("pkt_payload_len") > self.shown + self.skip).astype(np.int64)
 
@@ -160,19 +158,20 @@ class _PacketView:
                 (third, np.full(len(third), Slot.TCP_OPTIONS))]
 
 
-def query_starts(payload: np.ndarray, rows: np.ndarray, pk: np.ndarray, cap: np.ndarray,
-                 is_tcp: np.ndarray, head: int) -> np.ndarray:
-    """Per packet (flow ``rows``, packet ``pk`` of ``payload``, ``cap`` bytes stored): where
-    the query of an HTTP request line starts (its '?') when it lies past ``head``; else 0.
-    Only requests are copied out, so the window costs little where there are none."""
-    starts = np.zeros(len(rows), np.int64)
+def query_skips(payload: np.ndarray, rows: np.ndarray, pk: np.ndarray, cap: np.ndarray,
+                is_tcp: np.ndarray, head: int) -> np.ndarray:
+    """Per packet (flow ``rows``, packet ``pk`` of ``payload``, ``cap`` bytes stored): the
+    bytes between ``head`` and the query of an HTTP request line (its '?') when the query
+    starts past ``head``; else 0. Only requests are copied out, so the window costs little
+    where there are none."""
+    skips = np.zeros(len(rows), np.int64)
     if head == 0 or not len(rows):
-        return starts
+        return skips
     prefix = payload[rows, pk, :4].astype(np.uint32)
     words = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (prefix[:, 2] << 8) | prefix[:, 3]
     requests = np.flatnonzero(is_tcp & (cap > head) & np.isin(words, V.HTTP_METHOD_WORDS))
     if not len(requests):
-        return starts
+        return skips
     lines = payload[rows[requests], pk[requests]]
     stored = np.arange(lines.shape[1]) < cap[requests, None]
     line_end = np.where(((lines == 13) | (lines == 10)) & stored, np.arange(lines.shape[1]),
@@ -180,8 +179,8 @@ def query_starts(payload: np.ndarray, rows: np.ndarray, pk: np.ndarray, cap: np.
     marks = (lines == ord("?")) & stored
     first = np.where(marks.any(axis=1), marks.argmax(axis=1), lines.shape[1])
     found = (first > head) & (first < line_end)
-    starts[requests[found]] = first[found]
-    return starts
+    skips[requests[found]] = first[found] - head
+    return skips
 
 
 def flow_totals(f: V.Vocabulary, flows: FlowBatch) -> list[tuple[np.ndarray, Slot]]:
