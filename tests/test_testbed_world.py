@@ -386,21 +386,27 @@ def _serve_and_run(tmp_path, program: str, purpose: str, scenario, service: str,
     commands = [c for c in scenario(budget) if c[0] != "sleep"]
     with _bare_namespace(purpose, address) as inside:
         subprocess.run([*inside, "ip", "addr", "add", f"{client}/32", "dev", "lo"], check=True)
-        started = [subprocess.Popen([*inside, *command], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-                   for command in ([["tcpdump", "-i", "lo", "-U", "-w", str(record)]] if record
-                                   else []) + [server.command(context)]]
-        try:
+        recorder = [["tcpdump", "-i", "lo", "-U", "-w", str(record)]] if record else []
+        with _running(inside, [*recorder, server.command(context)], tmp_path):
             time.sleep(1)  # both bind at once; a second is ample
             results = [subprocess.run([*inside, *command], cwd=tmp_path, capture_output=True,
                                       text=True, timeout=60) for command in commands]
             if record:
                 time.sleep(1)  # tcpdump reads the last packets the kernel queued before it stops
             return results
-        finally:
-            for process in reversed(started):
-                process.terminate()
-                process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _running(inside: list[str], commands: list[list[str]], cwd: Path):
+    """``commands`` started inside a namespace, stopped (last first) when the block ends."""
+    started = [subprocess.Popen([*inside, *command], cwd=cwd, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for command in commands]
+    try:
+        yield started
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @pytest.mark.parametrize("program", ["nginx", "apache2", "lighttpd"])
@@ -412,37 +418,35 @@ def test_every_web_server_hands_each_drawn_search_page_to_the_web_app(program):
     if os.geteuid() != 0 or not all(shutil.which(t) for t in (*server.tools, "curl", "openssl")):
         pytest.skip(f"needs root (a namespace of its own) and {server.tools[0]}")
     address = "10.203.0.80"
-    tmp_path = Path(tempfile.mkdtemp(prefix="tlmtest-web-"))  # the servers' users read it
-    tmp_path.chmod(0o755)
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "index.html").write_text("<html>home</html>", encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="tlmtest-web-") as work:
+        _search_pages_answer(Path(work), address, server)
+
+
+def _search_pages_answer(work: Path, address: str, server) -> None:
+    """Serve a one-page site and the web app with ``server`` in a bare namespace and ask it
+    for every search page; ``work`` is made readable to the servers' own users."""
+    work.chmod(0o755)
+    (work / "www").mkdir()
+    (work / "www" / "index.html").write_text("<html>home</html>", encoding="utf-8")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=www.testbed.lan", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
-    context = ServerContext(tmp_path, address, f"{address}/32", (30000, 30010), LoginPolicy())
-    with _bare_namespace("web", address) as inside:
-        started = [subprocess.Popen([*inside, *command], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-                   for command in ([sys.executable, "-m", "trafficlm.training.testbed.webapp",
-                                    str(WEBAPP_PORT)], server.command(context))]
-        try:
-            time.sleep(1.5)
+                    "-subj", "/CN=www.testbed.lan", "-keyout", str(work / "key.pem"),
+                    "-out", str(work / "cert.pem")], check=True, capture_output=True)
+    context = ServerContext(work, address, f"{address}/32", (30000, 30010), LoginPolicy())
+    webapp = [sys.executable, "-m", "trafficlm.training.testbed.webapp", str(WEBAPP_PORT)]
+    with _bare_namespace("web", address) as inside, \
+            _running(inside, [webapp, server.command(context)], work):
+        time.sleep(1.5)
 
-            def get(path: str) -> str:
-                return subprocess.run([*inside, "curl", "-s", "--max-time", "5",
-                                       f"http://{address}{path}"], capture_output=True,
-                                      text=True, timeout=30).stdout
+        def get(path: str) -> str:
+            return subprocess.run([*inside, "curl", "-s", "--max-time", "5",
+                                   f"http://{address}{path}"], capture_output=True,
+                                  text=True, timeout=30).stdout
 
-            for page in SEARCH_PAGES:
-                for param in SEARCH_PARAMS:
-                    assert "Results for rout" in get(f"{page}?{param}=rout"), (page, param)
-            assert "<li>router: 49</li>" in get(f"{SEARCH_PAGES[-1]}?id=rout")
-            assert "Sign in" in get("/login") and get("/index.html") == "<html>home</html>"
-        finally:
-            for process in reversed(started):
-                process.terminate()
-                process.wait(timeout=10)
-            shutil.rmtree(tmp_path, ignore_errors=True)
+        for page in SEARCH_PAGES:
+            for param in SEARCH_PARAMS:
+                assert "Results for rout" in get(f"{page}?{param}=rout"), (page, param)
+        assert "<li>router: 49</li>" in get(f"{SEARCH_PAGES[-1]}?id=rout")
+        assert "Sign in" in get("/login") and get("/index.html") == "<html>home</html>"
 
 
 def test_the_kdc_issues_tickets_to_the_logins_and_refuses_their_typos(tmp_path):
