@@ -18,7 +18,8 @@ from trafficlm.rehearsal import load_rehearsal
 from trafficlm.training.card import model_card
 from trafficlm.training.config import ConfigError, load_recipe
 from trafficlm.training.data import pretraining_ids, recipe_tokenizer
-from trafficlm.training.jobs import evaluate_job, evaluate_only_job, finetune_job
+from trafficlm.training.datasets.manifest import read_manifest
+from trafficlm.training.jobs import evaluate_job, evaluate_only_job, finetune_job, pretrain_job
 from trafficlm.training.pretrain import pretrain
 from trafficlm.training.report import markdown
 
@@ -86,7 +87,7 @@ forest_trees = 20
 def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     recipe = load_recipe(write_recipe(tmp_path, manifest))
-    pretrain(recipe, say=lambda m: None)
+    pretrain_job(recipe, say=lambda m: None)
     log = [json.loads(line) for line in
            (tmp_path / "run" / "pretrain" / "loss.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(5, 41, 5))
@@ -107,7 +108,9 @@ def test_tiny_end_to_end(manifest, tmp_path, monkeypatch):
     for name in ("results.json", "results.md", "confusion.png"):
         assert (tmp_path / "run" / "evaluation" / name).stat().st_size > 100
     written = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
-    assert "## Evaluation (held-out" in written and "- evaluate: " in written
+    # the jobs ran one by one, each recording its time: the card lists all three
+    assert all(f"- {job}: " in written for job in ("pretrain", "finetune", "evaluate"))
+    assert "## Evaluation (held-out" in written
     assert 0 <= results["model"]["macro_f1"] <= 1
     assert set(results["baselines"]) == {"knn_sequences", "random_forest_flow_stats"}
     assert "probe" in results
@@ -168,12 +171,19 @@ KFOLD_ATTACKS = ("zeek-traces/ftp__bruteforce.pcap", "ninahonyango-pca/bruteForc
 def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(manifest,
                                                                             tmp_path):
     labels = {r["path"]: r["label"] for r in manifest}
+    # and two small benign captures, held out, for the folds' false alarms
+    # (not suricata-verify's, which the BENIGN folder holds: a duplicate flow is dropped)
+    benign = [r["path"] for r in manifest if r["label"] == "benign"
+              and r["path"].startswith("chrissanders-packets/http_")][:2]
     tsv = tmp_path / "MANIFEST.tsv"
     tsv.write_text("path\tlabel\n" + "".join(f"{CORPUS / p}\t{labels[p]}\n"
-                                              for p in KFOLD_ATTACKS))
+                                              for p in (*KFOLD_ATTACKS, *benign)))
     recipe = load_recipe(write_recipe(
         tmp_path, manifest, extra="leave_one_out = false\ncorpus_folds = 2\nfold_epochs = 1\n",
         data_extra=f'manifest = "{tsv}"\ncorpus_attacks = true\n'))
+    recipe.data.test_groups += sorted({
+        c.group for c in read_manifest(str(tsv), recipe.data.manifest_groups)
+        if c.label == "benign"})
     pretrain(recipe, say=lambda m: None)
     # one table alone, before any model is fine-tuned: it fine-tunes its own
     with pytest.raises(ConfigError, match="no evaluation stage sim_to_rael; the stages: "):
@@ -205,12 +215,21 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     assert all(c["verdicts"] for c in listed.values() if c["detected"])
     assert sum(c["any_alert"] for c in listed.values()) == sum(
         bool(c["verdicts"]) for c in listed.values())
+    # both folds' models ran the held-out benign captures; each alert is listed
+    summary = kfold["summary"]
+    assert summary["benign_captures"] == len(benign) == 2
+    assert summary["benign_with_any_alert"] == len(kfold["benign_alerts"]) / (2 * 2)
+    assert all(a["verdicts"] and a["fold"] in (0, 1) for a in kfold["benign_alerts"])
     folds = sorted((tmp_path / "run" / "evaluation" / "folds").iterdir())
     assert [f.name for f in folds] == ["fold-0", "fold-1"]
     assert all(TrafficModel(f).labels for f in folds)  # each fold's model is a real model
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert card.index("2-fold (each tested by a model that never saw it)") < card.index(
-        "## Split")
+        "- benign captures with any alert: ") < card.index("## Split")
+    # its one line starts with what the model never saw: the folds, then the testbed alone
+    line = next(row for row in card.splitlines() if row.startswith("In one line: "))
+    assert line.index("Each real attack capture tested by a model that never saw it: ") < \
+        line.index("Trained on the testbed alone, ") < line.index("on the held-out test split")
     # sim-to-real: the folders' classes alone, judged on every corpus attack capture
     sim = results["sim_to_real"]
     assert sim["corpus_attack_flows_left_out"] > 0

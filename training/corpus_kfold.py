@@ -10,7 +10,9 @@ has a verdict of the capture's own labels (``corpus_labels``); ``any_alert``
 counts any session; ``rules_detected`` scores the Zeek-style counting rules
 (``counting_rules``) on the same capture by the same measure. The ceiling
 says how many captures had a sibling of their family in another fold to
-learn from.
+learn from. Each fold's model also runs the held-out benign captures (the
+recipe's test groups, never read in training) through triage: the table's
+false-alarm line counts, over the folds, the benign captures that alerted.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
     outcomes: dict[str, dict[str, bool]] = {"detected": {}, "any_alert": {},
                                             "rules_detected": {}}
     verdicts: dict[str, list[str]] = {}  # per capture: what its sessions were called
+    benign = [c.path for c in captures if c.label in recipe.data.manifest_benign
+              and c.group in recipe.data.test_groups]
+    benign_alerts: list[dict] = []  # per fold and alerted benign capture: its verdicts
     for fold in range(k):
         held = [(c, e) for c, e, a in attacks if folds[a.name] == fold]
         if not held:
@@ -74,16 +79,33 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
             outcomes["any_alert"][entry.path] = bool(alerted)
             rules = rule_verdicts(flows_frame(flows)) if flows else set()
             outcomes["rules_detected"][entry.path] = bool(rules & _families(entry))
+        benign_alerts += _benign_alerts(model, benign, fold)
     table = kfold_table([a for _, _, a in attacks], folds, outcomes)
+    tested = sum(1 for fold in range(k) if fold in folds.values())
     summary = {"folds": k, "captures": len(attacks),
                **{column: sum(held.values()) for column, held in outcomes.items()},
-               "ceiling": sum(row["ceiling"] for row in table.values())}
+               "ceiling": sum(row["ceiling"] for row in table.values()),
+               "benign_captures": len(benign),
+               "benign_with_any_alert": round(len(benign_alerts) / (len(benign) * tested), 4)
+               if benign and tested else None}
     say(f"corpus k-fold: {summary}")
     captures_out = [{"capture": a.name, "family": a.family, "fold": folds[a.name],
                      "verdicts": verdicts.get(a.name, []),
                      **{column: bool(held.get(a.name)) for column, held in outcomes.items()}}
                     for _, _, a in attacks]
-    return {"summary": summary, "per_family": table, "captures": captures_out}
+    return {"summary": summary, "per_family": table, "captures": captures_out,
+            "benign_alerts": benign_alerts}
+
+
+def _benign_alerts(model: TrafficModel, benign: list[str], fold: int) -> list[dict]:
+    """The held-out benign captures that one fold's model alerts on, with the verdicts: a
+    k-fold table that only counted detections would reward a model that alerts on all."""
+    alerted = []
+    for path in benign:
+        verdicts = capture_verdicts(model, path, read_capture(path))
+        if verdicts:
+            alerted.append({"capture": path, "fold": fold, "verdicts": sorted(verdicts)})
+    return alerted
 
 
 def _fold_model(recipe: Recipe, encoder: Path, split: Split, tested_attacks: FlowSet,

@@ -145,13 +145,26 @@ def _kfold_lines(kfold: dict | None) -> list[str]:
              f"- detected with a fitting class: {s['detected']} of {s['captures']} attack "
              f"captures (any alert: {s['any_alert']}); ceiling {s['ceiling']}: the captures "
              "with a sibling of their family in another fold to learn from; the Zeek-style "
-             f"counting rules, on the same captures: {s.get('rules_detected', 'n/a')}", "",
+             f"counting rules, on the same captures: {s.get('rules_detected', 'n/a')}",
+             *_kfold_benign_lines(kfold), "",
              "| family | captures | ceiling | detected | any alert | counting rules |",
              "| --- | --- | --- | --- | --- | --- |"]
     for family, row in kfold["per_family"].items():
         lines.append(f"| {family} | {row['captures']} | {row['ceiling']} | {row['detected']} | "
                      f"{row['any_alert']} | {row.get('rules_detected', 'n/a')} |")
     return [*lines, ""]
+
+
+def _kfold_benign_lines(kfold: dict) -> list[str]:
+    """The k-fold's false alarms: each fold's model on the held-out benign captures."""
+    s = kfold["summary"]
+    if not s.get("benign_captures"):
+        return []
+    lines = [f"- benign captures with any alert: {_pct(s['benign_with_any_alert'])} of the "
+             f"{s['benign_captures']} held-out benign captures, over the {s['folds']} folds' "
+             "models"]
+    return lines + [f"  - fold {a['fold'] + 1}: `{a['capture']}`: {', '.join(a['verdicts'])}"
+                    for a in kfold.get("benign_alerts", [])]
 
 
 def _corpus_lines(corpus: dict | None, heading: str, sim_to_real: bool) -> list[str]:

@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> ExitCode:
         evaluate_job,
         evaluate_only_job,
         finetune_job,
+        pretrain_job,
         rehearsal_job,
     )
-    from trafficlm.training.pretrain import pretrain
 
     recipe = load_recipe(args.config)
-    jobs = {"pretrain": pretrain, "finetune": finetune_job, "evaluate": evaluate_job,
+    jobs = {"pretrain": pretrain_job, "finetune": finetune_job, "evaluate": evaluate_job,
             "all": all_jobs, "rehearsal": rehearsal_job}
 
     def say(message: str) -> None:
