@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from trafficlm.flows import FlowBatch
 from trafficlm.flows.frame import flows_frame
 from trafficlm.model import BENIGN, TrafficModel
 from trafficlm.training.config import Recipe
@@ -61,8 +62,8 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
     outcomes: dict[str, dict[str, bool]] = {"detected": {}, "any_alert": {},
                                             "rules_detected": {}}
     verdicts: dict[str, list[str]] = {}  # per capture: what its sessions were called
-    benign = [c.path for c in captures if c.label in recipe.data.manifest_benign
-              and c.group in recipe.data.test_groups]
+    benign = {c.path: read_capture(c.path) for c in captures  # read once for every fold
+              if c.label in recipe.data.manifest_benign and c.group in recipe.data.test_groups}
     benign_alerts: list[dict] = []  # per fold and alerted benign capture: its verdicts
     for fold in range(k):
         held = [(c, e) for c, e, a in attacks if folds[a.name] == fold]
@@ -97,12 +98,14 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
             "benign_alerts": benign_alerts}
 
 
-def _benign_alerts(model: TrafficModel, benign: list[str], fold: int) -> list[dict]:
-    """The held-out benign captures that one fold's model alerts on, with the verdicts: a
-    k-fold table that only counted detections would reward a model that alerts on all."""
+def _benign_alerts(model: TrafficModel, benign: dict[str, FlowBatch | None],
+                   fold: int) -> list[dict]:
+    """The held-out benign captures (path: flows) that one fold's model alerts on, with the
+    verdicts: a k-fold table that only counted detections would reward a model that alerts
+    on all."""
     alerted = []
-    for path in benign:
-        verdicts = capture_verdicts(model, path, read_capture(path))
+    for path, flows in benign.items():
+        verdicts = capture_verdicts(model, path, flows)
         if verdicts:
             alerted.append({"capture": path, "fold": fold, "verdicts": sorted(verdicts)})
     return alerted

@@ -44,11 +44,12 @@ def finetune_job(recipe: Recipe, say=print) -> Path:
                             recipe.finetune.open_set_fpr)
     out = save_model(fine, calibration, tokenizer, Path(recipe.output) / "model")
     _save_rehearsal(recipe, split.train, fine.labels)
+    seconds = time.monotonic() - started
     (out / "training.json").write_text(json.dumps(
         {"recipe": recipe.source, "mode": recipe.finetune.mode, "history": fine.history,
-         "split": split.describe(), "seconds": round(time.monotonic() - started, 1)},
+         "split": split.describe(), "seconds": round(seconds, 1)},
         indent=1), encoding="utf-8")
-    _record_timing(recipe, "finetune", time.monotonic() - started)
+    _record_timing(recipe, "finetune", seconds)
     say(f"model saved to {out}")
     return out
 
