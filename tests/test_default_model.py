@@ -14,6 +14,8 @@ from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
 from trafficlm.pipeline import capture_flows
 
+from training.corpus_detection import SCANS
+
 from conftest import REPO
 
 MIXED = REPO / "pcaps" / "testbed-mixed.pcap"
@@ -41,7 +43,12 @@ def test_recognises_the_attacks_of_an_unseen_testbed_run(model):
     predicted = np.array(model.labels, dtype=object)[probs.argmax(axis=1)]
     for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel",
                   "SSH-Patator", "Web Attack \u2013 XSS"):
-        assert (predicted[truth == label] == label).mean() >= 0.95, label
+        called = predicted[truth == label]
+        # nmap's probes are a scan whichever scan class a probe is called (triage folds
+        # them into the source's commonest one); each other class must be itself
+        fitting = SCANS if label in SCANS else (label,)
+        assert np.isin(called, fitting).mean() >= 0.95, label
+        assert (called == label).mean() >= 0.8, label
     benign = truth == "BENIGN"
     alerts = (predicted != "BENIGN") | (distance > model.calibration.threshold)
     assert alerts[benign].mean() <= 0.05
