@@ -13,7 +13,6 @@ from trafficlm.capture import CaptureReport
 from trafficlm.flows import FlowBatch
 from trafficlm.model import DEFAULT_MODEL_DIR, TrafficModel
 from trafficlm.pipeline import capture_flows
-
 from training.corpus_detection import SCANS
 
 from conftest import REPO
