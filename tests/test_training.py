@@ -147,6 +147,10 @@ def stopped_evaluation_keeps_its_finished_tables(recipe, directory, monkeypatch)
     assert partial["pending"] == ["explanations", "baselines", "probe", "leave_one_attack_out"]
     written = (directory / "results.md").read_text(encoding="utf-8")
     assert "**Incomplete**" in written and "## Shortcut audit" in written
+    # and a card that says so: what it measured, no evaluation time it did not finish
+    card = (directory.parent / "model" / "README.md").read_text(encoding="utf-8")
+    assert "**Incomplete**" in card and "## Shortcut audit" in card
+    assert "- evaluate: " not in card and "In one line: " in card
 
 
 def test_pretraining_reads_its_own_share_of_each_capture(manifest, tmp_path):
@@ -196,7 +200,11 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     assert (only / "sim_to_real.md").read_text().startswith("## Sim-to-real")
     assert alone["summary"]["attack_captures"] == len(KFOLD_ATTACKS)
     finetune_job(recipe, say=lambda m: None)
-    results = evaluate_job(recipe, say=lambda m: None)
+    said = []
+    results = evaluate_job(recipe, say=said.append)
+    # the table measured alone on these inputs stands; it is not fine-tuned again
+    assert "sim_to_real: kept from 'train evaluate --only sim_to_real' on the same inputs" in said
+    assert results["sim_to_real"]["summary"] == alone["summary"]
     kfold = results["corpus_kfold"]
     assert kfold["summary"]["captures"] == len(KFOLD_ATTACKS)
     families = kfold["per_family"]
@@ -382,6 +390,40 @@ def test_the_audit_shuffles_one_field_across_flows_and_nothing_else():
     assert ((both >= ttl.base) & (both < ttl.base + ttl.size) == in_ttl).all()
     assert (both[~in_ttl] != ids[~in_ttl]).mean() > 0.5 and sorted(both[~in_ttl]) == sorted(
         ids[~in_ttl])
+
+
+def test_a_table_measured_alone_stands_only_while_its_inputs_stay_the_same(tmp_path):
+    from trafficlm.training.config import Recipe
+    from trafficlm.training.datasets.flowset import FlowSet
+    from trafficlm.training.stage_inputs import inputs_digest, measured_alone
+
+    n = 6
+    flows = FlowSet(ids=np.arange(n * 4, dtype=np.int32).reshape(n, 4),
+                    labels=np.full(n, "BENIGN", dtype=object),
+                    capture=np.full(n, "a.pcap", dtype=object),
+                    group=np.full(n, "run1", dtype=object), start_ns=np.arange(n),
+                    sequence_features=np.zeros((n, 1), np.float32),
+                    flow_features=np.zeros((n, 1), np.float32),
+                    path_rtt_ms=np.zeros(n, np.float32))
+    recipe = Recipe(output=str(tmp_path))
+    encoder = tmp_path / "pretrain" / "model"
+    encoder.mkdir(parents=True)
+    (encoder / "model.safetensors").write_bytes(b"weights one")
+    digest = inputs_digest(recipe, flows)
+    only = tmp_path / "only"
+    only.mkdir()
+    for name in ("sim_to_real", "probe"):
+        (only / f"{name}.json").write_text(json.dumps({"summary": {"x": 1}, "inputs": digest}))
+    assert measured_alone(only, "sim_to_real", digest)["summary"] == {"x": 1}
+    assert measured_alone(only, "probe", digest) is None  # it reads the fine-tuned model
+    assert measured_alone(only, "corpus_kfold", digest) is None  # never measured alone
+    relabelled = flows.select(np.arange(n))
+    relabelled.labels[0] = "PortScan"
+    reseeded = Recipe(output=str(tmp_path), seed=recipe.seed + 1)
+    changed = {inputs_digest(reseeded, flows), inputs_digest(recipe, relabelled)}
+    (encoder / "model.safetensors").write_bytes(b"weights two")
+    changed.add(inputs_digest(recipe, flows))
+    assert len(changed) == 3 and digest not in changed
 
 
 def test_unseen_conditions_train_on_fast_paths_and_test_on_slow_ones_and_unseen_programs(

@@ -115,11 +115,14 @@ def _verdict(results: dict) -> str:
                       _sim_to_real_verdict(results.get("sim_to_real")),
                       _corpus_verdict(results.get("corpus_detection"))))
     ours = results["model"]["macro_f1"]
+    line = f"In one line: {unseen}Macro-F1 {ours:.3f} on the held-out test split"
+    if not results.get("baselines"):  # an evaluation stopped before them
+        return line + "."
     best_name, best = max(((name, r["macro_f1"]) for name, r in results["baselines"].items()),
                           key=lambda item: item[1])
     relation = "above" if ours > best else "below"
-    return (f"In one line: {unseen}Macro-F1 {ours:.3f} on the held-out test split, {relation} "
-            f"the better shallow baseline ({best_name.replace('_', ' ')}, {best:.3f}).")
+    return (f"{line}, {relation} the better shallow baseline "
+            f"({best_name.replace('_', ' ')}, {best:.3f}).")
 
 
 def _kfold_verdict(kfold: dict | None) -> str:

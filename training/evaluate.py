@@ -34,15 +34,19 @@ from trafficlm.training.metrics import (
 from trafficlm.training.report import write_reports, write_stage
 from trafficlm.training.sim_to_real import sim_to_real
 from trafficlm.training.split import Split, split_by_group
+from trafficlm.training.stage_inputs import inputs_digest, measured_alone
 from trafficlm.training.unseen_conditions import unseen_conditions
 
 
-def evaluate(recipe: Recipe, say=print) -> dict:
+def evaluate(recipe: Recipe, say=print,
+             on_report: Callable[[dict], None] = lambda results: None) -> dict:
     """Score the recipe's model and run every other system and table of the recipe.
 
     The reports are rewritten before each stage, naming the stages still to run, so an
     evaluation stopped part way (an hour for the world recipe) keeps every table it finished;
-    the tables on networks the model never saw run first."""
+    ``on_report`` is called with the results each time (the job writes the card). The
+    tables on networks the model never saw run first; one measured alone (``--only``) on
+    the same inputs is kept, not measured again (``stage_inputs``)."""
     started = time.monotonic()
     model = TrafficModel(Path(recipe.output) / "model")
     flows = labelled_flows(recipe, model.tokenizer, say)
@@ -59,12 +63,20 @@ def evaluate(recipe: Recipe, say=print) -> dict:
     directory = Path(recipe.output) / "evaluation"
     stages = _stages(recipe, model, model.tokenizer, flows, split,
                      lambda: results["model"]["macro_f1"], say)
+    digest, kept_seconds = inputs_digest(recipe, flows), 0.0
     for done, (key, stage) in enumerate(stages):
         results["pending"] = [name for name, _ in stages[done:]]
         write_reports(directory, results, matrix)
-        results[key] = stage()
+        on_report(results)
+        results[key] = measured_alone(directory / "only", key, digest)
+        if results[key] is None:
+            results[key] = stage()
+        else:
+            say(f"{key}: kept from 'train evaluate --only {key}' on the same inputs")
+            kept_seconds += results[key].get("seconds", 0.0)
     del results["pending"]
-    results["evaluation_seconds"] = round(time.monotonic() - started, 1)
+    # the kept tables' time counts: the evaluation cost it, only earlier
+    results["evaluation_seconds"] = round(time.monotonic() - started + kept_seconds, 1)
     write_reports(directory, results, matrix)
     return results
 
@@ -79,7 +91,8 @@ def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
     one table measured again after a change to the data or the recipe, without the hour
     of the others and without touching the full evaluation's results. The tables that
     fine-tune models of their own from the pretrained encoder (corpus k-fold, sim-to-real,
-    unseen conditions, leave one attack out) need no fine-tuned model of the recipe."""
+    unseen conditions, leave one attack out) need no fine-tuned model of the recipe, and the
+    full evaluation keeps theirs while their inputs stay the same (``stage_inputs``)."""
     misspelt = [name for name in names if name not in STAGE_NAMES]
     if misspelt:  # before minutes of reading flows
         raise ConfigError(f"no evaluation stage {', '.join(misspelt)}; the stages: "
@@ -99,10 +112,11 @@ def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
         raise ConfigError(f"{recipe.source}: no evaluation stage {', '.join(unknown)} in this "
                           f"recipe; it has: {', '.join(stages)}{need}")
     directory = Path(recipe.output) / "evaluation" / "only"
-    results = {}
+    digest, results = inputs_digest(recipe, flows), {}
     for name in names:
         started = time.monotonic()
-        results[name] = {**stages[name](), "seconds": round(time.monotonic() - started, 1)}
+        results[name] = {**stages[name](), "seconds": round(time.monotonic() - started, 1),
+                         "inputs": digest}
         write_stage(directory, name, results[name])
     return results
 

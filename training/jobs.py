@@ -76,12 +76,16 @@ def _save_rehearsal(recipe: Recipe, train, labels: list[str]) -> None:
 
 def evaluate_job(recipe: Recipe, say=print) -> dict:
     """Evaluate the recipe's model and write its model card from the results, so the card
-    always states what the latest evaluation measured."""
+    always states what the latest evaluation measured; before each stage too, so an
+    evaluation stopped part way leaves a card that says which tables it did not reach."""
     require_validation(recipe)
-    results = evaluate(recipe, say=say)
+    card = Path(recipe.output) / "model" / "README.md"
+    # an earlier evaluation's time is not this one's: the card gets this one's at the end
+    timings = {job: s for job, s in _recorded_timings(recipe).items() if job != "evaluate"}
+    results = evaluate(recipe, say=say, on_report=lambda partial: card.write_text(
+        model_card(recipe, partial, timings), encoding="utf-8"))
     timings = _record_timing(recipe, "evaluate", results["evaluation_seconds"])
-    (Path(recipe.output) / "model" / "README.md").write_text(
-        model_card(recipe, results, timings), encoding="utf-8")
+    card.write_text(model_card(recipe, results, timings), encoding="utf-8")
     return results
 
 
@@ -99,11 +103,17 @@ def all_jobs(recipe: Recipe, say=print) -> dict:
     return evaluate_job(recipe, say=say)
 
 
+def _recorded_timings(recipe: Recipe) -> dict:
+    """The jobs' latest times from the run's ``timings.json`` (none yet: empty)."""
+    path = Path(recipe.output) / "timings.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def _record_timing(recipe: Recipe, job: str, seconds: float) -> dict:
     """Write how long ``job`` took into the run's ``timings.json`` beside the other jobs'
     latest times; return them all."""
     path = Path(recipe.output) / "timings.json"
-    timings = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    timings = _recorded_timings(recipe)
     timings[job] = round(seconds, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(timings, indent=1), encoding="utf-8")
