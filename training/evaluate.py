@@ -81,7 +81,7 @@ def evaluate(recipe: Recipe, say=print,
     return results
 
 
-STAGE_NAMES = ("corpus_kfold", "sim_to_real", "corpus_detection", "unseen_conditions",
+STAGE_NAMES = ("corpus_detection", "corpus_kfold", "sim_to_real", "unseen_conditions",
                "shortcut_audit", "explanations", "baselines", "probe", "leave_one_attack_out",
                "seeds")
 
@@ -135,6 +135,11 @@ def _stages(recipe: Recipe, model: TrafficModel | None, tokenizer, flows: FlowSe
     no fine-tuned ``model``, only those that fine-tune their own."""
     encoder = Path(recipe.output) / "pretrain" / "model"
     stages: list[Stage] = []
+    # the quickest table on networks the model never saw first (minutes: the model's own
+    # verdicts on the held-out captures), then those that fine-tune models of their own
+    if recipe.data.manifest and model:
+        stages.append(("corpus_detection", lambda: corpus_detection(
+            model, unseen_manifest_captures(recipe), recipe.data.manifest_benign, say)))
     if recipe.data.corpus_attacks:
         captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
         stages.append(("corpus_kfold", lambda: corpus_kfold(
@@ -142,9 +147,6 @@ def _stages(recipe: Recipe, model: TrafficModel | None, tokenizer, flows: FlowSe
         if recipe.data.testbed or recipe.data.folders or recipe.data.cicids:
             stages.append(("sim_to_real", lambda: sim_to_real(
                 recipe, encoder, split, captures, tokenizer, say)))
-    if recipe.data.manifest and model:
-        stages.append(("corpus_detection", lambda: corpus_detection(
-            model, unseen_manifest_captures(recipe), recipe.data.manifest_benign, say)))
     if recipe.evaluate.unseen_programs and recipe.data.testbed:
         stages.append(("unseen_conditions", lambda: unseen_conditions(
             recipe, encoder, flows, split, say)))
