@@ -24,6 +24,7 @@ MAX_SESSIONS = 1000
 # distinct token-sequence hashes kept per session: what analyst feedback pins an alert to
 # (and what a site adapter finds look-alikes by); a flood's thousands of flows repeat few
 MAX_CONTENT_HASHES = 32
+SCORE_PLACES = 4  # a session's mean scores, as reported
 
 
 @dataclass
@@ -82,8 +83,9 @@ def build_sessions(flows: pl.DataFrame, gap_s: float = 300.0,
         pl.col("dst_port").min().alias("lowest_dst_port"),
         pl.col("dst_port").max().alias("highest_dst_port"),
         pl.col("src_port").first(),
-        pl.col("attack_score").mean().alias("mean_attack_score"),
-        pl.col("confidence").mean().alias("mean_confidence"),
+        # to 4 places: scores from batches of other sizes (Ray's workers) differ in the 7th
+        pl.col("attack_score").mean().round(SCORE_PLACES).alias("mean_attack_score"),
+        pl.col("confidence").mean().round(SCORE_PLACES).alias("mean_confidence"),
         pl.col("unlike_training").mean().alias("share_unlike_training"),
         (pl.col("packets_fwd") + pl.col("packets_bwd")).sum().alias("packets"),
         pl.col("packets_fwd").sum().alias("pkts_toserver"),
