@@ -218,3 +218,16 @@ def test_one_scan_is_one_alert_whatever_its_probes_were_called():
     assert table.held_back["verdict"].to_list() == ["OS Fingerprinting"]
     assert table.held_back["rule"].to_list() == [TOO_FEW]
 
+
+def test_a_floods_odd_flows_take_its_verdict_and_a_second_attack_keeps_its_own():
+    syn = [(f"198.18.{i // 250}.{i % 250}", VICTIM, i * 0.01, "DoS Syn Flood", False)
+           for i in range(200)]
+    odd = [(f"198.19.0.{i}", VICTIM, 0.5 + i * 0.01, "DNS Tunnel", False) for i in range(25)]
+    slow = [(f"198.20.0.{i}", VICTIM, 1.0 + i * 0.01, "DoS Slowloris", False)
+            for i in range(60)]
+    table = build_sessions(scored_flows(syn + odd + slow))
+    verdicts = dict(zip(table.sessions["verdict"], table.sessions["flows"], strict=True))
+    # 25 of 285 folded flows are the flood's noise; 60 of them (21%) are a second attack
+    assert verdicts == {"DoS Syn Flood": 225, "DoS Slowloris": 60}
+    table = build_sessions(scored_flows(syn[:50] + odd))  # 25 of 75: not noise
+    assert set(table.sessions["verdict"]) == {"DoS Syn Flood", "DNS Tunnel"}
