@@ -65,10 +65,8 @@ def one_verdict_per_scan(alerted: pl.DataFrame) -> pl.DataFrame:
     scan = is_scan(pl.col("verdict"))
     if not alerted.select(scan.any()).item():
         return alerted
-    dominant = alerted.filter(scan).group_by("src_ip", "verdict").len().sort(
-        ["src_ip", "len", "verdict"], descending=[False, True, False]).unique(
-        "src_ip", keep="first", maintain_order=True).select(
-        "src_ip", pl.col("verdict").alias("_scan_verdict"))
+    dominant = commonest_verdict(alerted.filter(scan).group_by("src_ip", "verdict").len(),
+                                 ["src_ip"], "_scan_verdict")
     return alerted.join(dominant, on="src_ip", how="left", maintain_order="left").with_columns(
         pl.when(scan).then(pl.col("_scan_verdict")).otherwise(pl.col("verdict"))
         .alias("verdict")).drop("_scan_verdict")
@@ -89,10 +87,8 @@ def one_verdict_per_flood(alerted: pl.DataFrame, by_victim: pl.Series) -> pl.Dat
     counts = folded.filter("_folded").group_by("dst_ip", "proto", "verdict").len()
     if counts.is_empty():
         return alerted
-    victim = ("dst_ip", "proto")
-    dominant = counts.sort([*victim, "len", "verdict"], descending=[False, False, True, False]
-                           ).unique(victim, keep="first", maintain_order=True).select(
-        *victim, pl.col("verdict").alias("_flood_verdict"))
+    victim = ["dst_ip", "proto"]
+    dominant = commonest_verdict(counts, victim, "_flood_verdict")
     noise = counts.join(dominant, on=victim).filter(
         is_dos(pl.col("_flood_verdict"))
         & (pl.col("len") < FLOOD_NOISE_SHARE * pl.col("len").sum().over(victim)))
@@ -102,6 +98,15 @@ def one_verdict_per_flood(alerted: pl.DataFrame, by_victim: pl.Series) -> pl.Dat
         pl.when(pl.col("_folded") & pl.col("_flood_verdict").is_not_null())
         .then(pl.col("_flood_verdict")).otherwise(pl.col("verdict")).alias("verdict")
     ).drop("_folded", "_flood_verdict")
+
+
+def commonest_verdict(counts: pl.DataFrame, keys: list[str], alias: str) -> pl.DataFrame:
+    """Per ``keys``: the verdict with the most flows in ``counts`` (columns ``keys``,
+    ``verdict``, ``len``), named ``alias``; ties go to the first name, so the fold's
+    verdict never depends on the order flows arrived in (Ray's batches or one process)."""
+    return counts.sort([*keys, "len", "verdict"],
+                       descending=[False] * len(keys) + [True, False]).unique(
+        keys, keep="first", maintain_order=True).select(*keys, pl.col("verdict").alias(alias))
 
 
 def _folded_before(flows: pl.DataFrame, context: pl.DataFrame | None, host: str,
