@@ -24,7 +24,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.sensor.config import SensorConfig, load_sensor_config
 from trafficlm.sensor.evefile import EveFile
 from trafficlm.sensor.live_sessions import LiveSessions
-from trafficlm.sensor.metrics import Metrics
+from trafficlm.sensor.metrics import HELP, LABELLED, PREFIX, Metrics
 from trafficlm.sensor.stages import PendingFlows
 from trafficlm.sessions import build_sessions
 from trafficlm.settings import ConfigError
@@ -161,3 +161,22 @@ def test_pending_flows_shed_beyond_capacity_and_count_packets(mixed_flows):
     taken = pending.take(64)
     assert len(taken) == 64 and len(pending) == 36
     assert list(taken.flow_id) == list(mixed_flows.flow_id[:64])
+
+
+def test_every_counter_is_reported_before_it_counts_and_misnamed_ones_fail():
+    metrics = Metrics()
+    metrics.add("alerts", 2, "PortScan")
+    stats = metrics.snapshot()
+    assert set(HELP) <= set(stats)
+    assert stats["alerts"] == {"PortScan": 2} and stats["sessions_held_back"] == {}
+    assert stats["flows_scored"] == 0
+    text = metrics.prometheus()
+    for name in set(HELP) - LABELLED:
+        assert f"{PREFIX}{name}_total 0" in text.splitlines()
+    assert f'{PREFIX}alerts_total{{cause="PortScan"}} 2' in text
+    with pytest.raises(KeyError, match="flows_scord"):
+        metrics.add("flows_scord")
+    with pytest.raises(ValueError, match="kept by cause"):
+        metrics.add("alerts", 1)
+    with pytest.raises(ValueError, match="not kept by cause"):
+        metrics.set_total("flows_evicted", 3, "full")

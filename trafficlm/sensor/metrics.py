@@ -34,6 +34,9 @@ HELP = {
     "sessions_context_evicted": "reported sessions forgotten early by the session rules' memory",
     "metrics_connections_dropped": "metrics connections closed unanswered (slow, or too many)",
 }
+# counters kept per cause (or class, or errno name); the others are one number
+LABELLED = frozenset({"capture_errors", "packets_skipped", "packets_dropped", "alerts",
+                      "write_errors", "sessions_held_back", "metrics_connections_dropped"})
 GAUGES = {"open_flows": "flows in the flow table",
           "pending_flows": "completed flows waiting for the model",
           "pending_batches": "packet batches waiting for the flow stage",
@@ -52,11 +55,13 @@ class Metrics:
         self._latency_sum = 0.0
 
     def add(self, name: str, value: int = 1, label: str = "") -> None:
+        _check(name, label)
         with self._lock:
             self._counters[name, label] += value
 
     def set_total(self, name: str, total: int, label: str = "") -> None:
         """A counter whose running total is kept elsewhere (the kernel, the flow table)."""
+        _check(name, label)
         with self._lock:
             self._counters[name, label] = total
 
@@ -82,12 +87,15 @@ class Metrics:
                                                  "packets_skipped", "packets_dropped"))
 
     def snapshot(self) -> dict:
-        """Everything, nested for a stats event: counters by label, gauges, latency."""
+        """Everything, nested for a stats event: counters by label, gauges, latency.
+
+        Every counter is there from the start (0, or no labels yet), so a reader tells
+        "nothing happened" from "not measured" without knowing which counters exist."""
         with self._lock:
-            counters: dict[str, object] = {}
+            counters: dict[str, object] = {name: {} if name in LABELLED else 0 for name in HELP}
             for (name, label), value in sorted(self._counters.items()):
                 if label:
-                    counters.setdefault(name, {})[label] = value  # type: ignore[union-attr]
+                    counters[name][label] = value  # type: ignore[index]
                 else:
                     counters[name] = value
             return {**counters, **self._gauges,
@@ -101,10 +109,12 @@ class Metrics:
             for name, text in HELP.items():
                 lines += [f"# HELP {PREFIX}{name}_total {text}",
                           f"# TYPE {PREFIX}{name}_total counter"]
+                if name not in LABELLED:  # a plain counter is 0 until it counts
+                    lines.append(f"{PREFIX}{name}_total {self._counters[name, '']}")
+                    continue
                 for (n, label), value in sorted(self._counters.items()):
                     if n == name:
-                        tag = f'{{cause="{label}"}}' if label else ""
-                        lines.append(f"{PREFIX}{name}_total{tag} {value}")
+                        lines.append(f'{PREFIX}{name}_total{{cause="{label}"}} {value}')
             for name, text in GAUGES.items():
                 lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} gauge",
                           f"{PREFIX}{name} {self._gauges[name]:g}"]
@@ -119,3 +129,13 @@ class Metrics:
             running += count
             lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
         return [*lines, f"{name}_sum {self._latency_sum:.6f}", f"{name}_count {running}"]
+
+
+def _check(name: str, label: str) -> None:
+    """A counter outside HELP, or labelled where it should not be (or not where it
+    should), would be invisible on the endpoint or break its format: fail where it is set."""
+    if name not in HELP:
+        raise KeyError(f"no sensor counter {name!r}; the counters: {', '.join(HELP)}")
+    if bool(label) != (name in LABELLED):
+        raise ValueError(f"sensor counter {name!r} is {'' if name in LABELLED else 'not '}"
+                         f"kept by cause; got label {label!r}")
