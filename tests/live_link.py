@@ -8,7 +8,6 @@ and time.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -97,11 +96,6 @@ class Sensor:
         with open(f"/proc/{pid}/status") as f:
             fields = dict(line.split(":", 1) for line in f)
         return int(fields["VmRSS"].split()[0]) / 1024
-
-
-def eve_events(path: Path) -> list[dict]:
-    """Every line of an EVE file parsed; a torn line fails the test here."""
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def wait_until(predicate, seconds: float) -> bool:

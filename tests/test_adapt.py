@@ -34,6 +34,7 @@ from trafficlm.site_calibration import site_calibration, site_centres
 from trafficlm.site_gate import BaseHead, SiteGate, gate_radius, gated
 
 from conftest import CORPUS, REPO
+from eve_files import alerts as eve_alerts
 
 DEMO = str(REPO / "pcaps" / "loopback-http.pcap")
 ANY_SCAN = ("--min-scan-targets", "1")  # a scan verdict alerts whatever it probed
@@ -217,7 +218,7 @@ def false_alerts(tmp_path) -> tuple[str, list[dict]]:
     for capture in (DEMO, *(str(CORPUS / name) for name in BENIGN_ALERTED)):
         if Path(capture).exists():
             assert main(["triage", capture, *ANY_SCAN, "--format", "eve", "--out", str(eve)]) == 0
-            alerts = [json.loads(line) for line in eve.read_text().splitlines()]
+            alerts = eve_alerts(eve)
             if alerts:
                 return capture, alerts
     pytest.skip("the bundled model raises no false alert on any benign candidate to adapt to")
@@ -249,7 +250,7 @@ def test_an_adapter_silences_a_marked_false_alert_and_keeps_the_attacks(tmp_path
     adapted = tmp_path / "adapted.json"
     assert main(["triage", MIXED, "--adapter", str(site), "--format", "eve",
                  "--out", str(adapted)]) == 0
-    alerts = [json.loads(line) for line in adapted.read_text().splitlines()]
+    alerts = eve_alerts(adapted)
     from_attacker = {a["alert"]["signature"] for a in alerts if a["src_ip"] == ATTACKER}
     for label in ("PortScan", "DoS Slowloris", "Web Attack \u2013 Sql Injection", "DNS Tunnel",
                   "SSH-Patator", "Web Attack \u2013 XSS"):

@@ -23,6 +23,7 @@ from trafficlm.session_rules import REPORT_CAP
 from trafficlm.sessions import MAX_SESSIONS, build_sessions
 
 from crafted_floods import host_sweep, spoofed_syn_flood
+from eve_files import events_of
 from scored_rows import scored_flows
 
 NS = 1_000_000_000
@@ -37,7 +38,7 @@ def eve_alerts(capture) -> list[dict]:
     proc = subprocess.run([sys.executable, "-m", "trafficlm.cli", "triage", "--format", "eve",
                            str(capture)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return [e for e in events_of(proc.stdout) if e["event_type"] == "alert"]
 
 
 @pytest.mark.slow

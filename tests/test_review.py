@@ -15,6 +15,7 @@ from trafficlm.feedback import FeedbackError, Mark, alert_for_session, append, r
 from trafficlm.review import serve
 
 from conftest import REPO
+from eve_files import alerts as eve_alerts
 
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
 
@@ -25,7 +26,7 @@ def eve(tmp_path_factory):
     path = tmp_path_factory.mktemp("review") / "alerts.eve"
     assert main(["triage", str(REPO / "pcaps" / "testbed-mixed.pcap"), "--format", "eve",
                  "--out", str(path)]) == 0
-    alerts = [json.loads(line) for line in path.read_text().splitlines()]
+    alerts = eve_alerts(path)
     assert len(alerts) >= 3
     hostile = json.loads(json.dumps(alerts[0]))
     hostile["trafficlm"]["session_id"] = 999
@@ -130,7 +131,7 @@ def test_in_chromium_an_analyst_filters_and_marks_an_alert(server, eve, tmp_path
         browser.get(f"http://127.0.0.1:{httpd.server_address[1]}/")
         wait = WebDriverWait(browser, 20)
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, ".alert"))
-        alerts = [json.loads(line) for line in eve.read_text().splitlines()]
+        alerts = eve_alerts(eve)
         count = browser.find_element(By.ID, "count")
         assert count.text == f"{len(alerts)} of {len(alerts)} alert(s)"
 

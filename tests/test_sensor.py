@@ -8,7 +8,6 @@ they skip, visibly, only without root, iproute2 or tcpreplay.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,8 @@ import pytest
 from trafficlm.capture import CaptureReport, read_records
 
 from conftest import REPO
-from live_link import LiveLink, eve_events, link_name, wait_until
+from eve_files import alerts, eve_events, final_stats
+from live_link import LiveLink, link_name, wait_until
 
 MIXED = str(REPO / "pcaps" / "testbed-mixed.pcap")
 RSS_BOUND_MIB = 1536  # documented in the README's sensor section
@@ -34,14 +34,6 @@ def link():
     live = LiveLink(link_name())
     yield live
     live.close()
-
-
-def alerts(path) -> list[dict]:
-    return [e for e in eve_events(path) if e["event_type"] == "alert"]
-
-
-def final_stats(path) -> dict:
-    return [e for e in eve_events(path) if e["event_type"] == "stats"][-1]["stats"]
 
 
 def packets_in(capture: str) -> int:
@@ -73,7 +65,7 @@ def test_live_alerts_match_triage_of_the_same_capture(link, tmp_path):
     recorder.wait(30)
     assert sensor.stop() == 0
     live = alerts(sensor.eve)
-    offline, offline_held_back = triage(tmp_path / "seen.pcap", tmp_path)
+    offline, offline_stats = triage(tmp_path / "seen.pcap", tmp_path)
     assert session_keys(live) == session_keys(offline)
     original = {key[:3] for key in session_keys(triage(MIXED, tmp_path)[0])}
     assert len({key[:3] for key in session_keys(live)} & original) >= len(original) - 1
@@ -81,17 +73,17 @@ def test_live_alerts_match_triage_of_the_same_capture(link, tmp_path):
     assert stats["packets_received"] == packets_in(MIXED)
     assert stats["packets_kernel_dropped"] == 0
     assert accounted(stats) == stats["packets_received"]
-    assert sum(stats["sessions_held_back"].values()) == offline_held_back
+    assert stats["sessions_held_back"] == offline_stats["sessions_held_back"]
+    assert stats["alerts"] == offline_stats["alerts"]
 
 
-def triage(capture, tmp_path) -> tuple[list[dict], int]:
-    """Triage's alerts for ``capture``, and how many sessions it held back."""
+def triage(capture, tmp_path) -> tuple[list[dict], dict]:
+    """Triage's alerts for ``capture``, and what it counted (sessions held back, by rule)."""
     out = tmp_path / "triage.json"
-    run = subprocess.run([sys.executable, "-m", "trafficlm.cli", "triage", str(capture),
+    subprocess.run([sys.executable, "-m", "trafficlm.cli", "triage", str(capture),
                           "--format", "eve", "--out", str(out)], check=True,
                          capture_output=True, text=True, timeout=300)
-    held_back = re.findall(r"(\d+) session\(s\) of \d+ flow\(s\) held back", run.stderr)
-    return alerts(out), sum(map(int, held_back))
+    return alerts(out), final_stats(out)
 
 
 @needs_link

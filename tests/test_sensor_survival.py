@@ -24,7 +24,8 @@ from trafficlm.model import DEFAULT_MODEL_DIR
 
 from conftest import CORPUS
 from crafted_floods import spoofed_syn_flood
-from live_link import SENSOR_END, LiveLink, eve_events, link_name, wait_until
+from eve_files import eve_events
+from live_link import SENSOR_END, LiveLink, link_name, wait_until
 
 FINGERPRINTING = CORPUS / "chrissanders-packets" / "activeosfingerprinting.pcapng"
 SLOW_CLIENTS = 1000

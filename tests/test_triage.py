@@ -21,6 +21,7 @@ from trafficlm.sessions import explanation
 
 from capture_files import write_pcap
 from conftest import REPO, corpus_path
+from eve_files import alerts, eve_events, final_stats
 
 MIXED = str(REPO / "pcaps" / "testbed-mixed.pcap")
 ATTACKER, CLIENT = "10.203.0.66", "10.203.0.20"
@@ -30,13 +31,17 @@ EVE_FIELDS = {"timestamp", "flow_id", "event_type", "src_ip", "src_port", "dest_
 
 
 @pytest.fixture(scope="module")
-def eve_lines(tmp_path_factory) -> list[dict]:
+def eve_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("eve") / "alerts.json"
     assert main(["triage", MIXED, "--format", "eve", "--out", str(out)]) == 0
-    text = out.read_text(encoding="utf-8")
     if shutil.which("jq"):
         assert subprocess.run(["jq", "-c", ".", str(out)], capture_output=True).returncode == 0
-    return [json.loads(line) for line in text.splitlines()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def eve_lines(eve_file) -> list[dict]:
+    return alerts(eve_file)
 
 
 def test_every_attack_of_the_capture_is_a_session_of_its_class(eve_lines):
@@ -70,6 +75,24 @@ def test_held_back_sessions_are_counted(capsys):
     assert held and all(int(count) > 0 for count, _ in held)
     assert any("too few flows" in why and "SSH-Patator" in why for _, why in held), err
     assert "SSH-Patator" not in out
+
+
+def test_eve_ends_with_what_the_run_counted(eve_file, tmp_path):
+    """The stats event after the alerts counts the sessions alerted, by class, and those
+    held back, by rule, under the sensor's names; a floor moves sessions between them."""
+    events = eve_events(eve_file)
+    assert [e["event_type"] for e in events] == ["alert"] * (len(events) - 1) + ["stats"]
+    stats = events[-1]["stats"]
+    signatures = [e["alert"]["signature"].removeprefix("TrafficLM ") for e in events[:-1]]
+    assert stats["alerts"] == {v: signatures.count(v) for v in set(signatures)}
+    assert stats["flows_scored"] > sum(e["trafficlm"]["flows"] for e in events[:-1])
+    strict = tmp_path / "strict.json"
+    assert main(["triage", MIXED, "--format", "eve", "--out", str(strict),
+                 *PATATOR_HELD_BACK]) == 0
+    held = final_stats(strict)
+    assert "SSH-Patator" not in held["alerts"]
+    assert held["sessions_held_back"].get("too_few_flows", 0) >= \
+        stats["sessions_held_back"].get("too_few_flows", 0) + stats["alerts"]["SSH-Patator"]
 
 
 def test_eve_lines_carry_suricata_fields(eve_lines):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -64,6 +64,14 @@ def eve_lines(sessions: pl.DataFrame, labels: list[str], model: dict[str, list[s
     model's metadata (``TrafficModel.metadata``)."""
     return [eve_alert(row, labels, model, explanation(row))
             for row in sessions.iter_rows(named=True)]
+
+
+def stats_event(stats: dict) -> str:
+    """A stats event, as Suricata's eve.json interleaves them with alerts: what the run
+    counted beside what it alerted (flows scored, sessions held back by rule), so a SIEM
+    sees what was not alerted without reading stderr. Stamped with the time it is written."""
+    return json.dumps({"timestamp": _iso(datetime.now(UTC)), "event_type": "stats",
+                       "stats": stats}, ensure_ascii=False)
 
 
 def _iso(moment: datetime) -> str:

@@ -162,10 +162,24 @@ def _report(kept: KeptFlows, scoring: FileScoring, args: argparse.Namespace,
                                          args.min_brute_force_flows, args.min_tunnel_flows,
                                          args.min_dos_packets, args.min_unknown_flows))
     _write(table.sessions, scoring.labels, scoring.model_metadata, args.format, out)
+    if args.format == "eve":  # after the alerts, under the sensor's names for the counts
+        from trafficlm.eve import stats_event
+
+        out.write(stats_event(_run_stats(kept, table)) + "\n")
     if html is not None:
         html.write(html_report(kept.flows_scored, table.sessions, table.held_back,
                                args.captures))
     return table
+
+
+def _run_stats(kept: KeptFlows, table: SessionTable) -> dict:
+    """What the run counted: the sensor's stats event keys, so both read alike."""
+    def by(column: str, frame: pl.DataFrame) -> dict[str, int]:
+        return dict(frame[column].value_counts().iter_rows()) if frame.height else {}
+
+    return {"flows_scored": kept.flows_scored, "alerted_flows_not_kept": kept.not_kept,
+            "alerts": by("verdict", table.sessions),
+            "sessions_held_back": by("rule", table.held_back)}
 
 
 def _sessions(kept: KeptFlows, floors: VolumeFloors) -> SessionTable:

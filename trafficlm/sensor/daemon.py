@@ -11,18 +11,16 @@ all of them, report every held session, write a last stats event and exit 0.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import queue
 import signal
 import threading
 import time
-from datetime import UTC, datetime
 
 from trafficlm.detect import scored_frame
 from trafficlm.errors import TrafficLMError
-from trafficlm.eve import eve_lines
+from trafficlm.eve import eve_lines, stats_event
 from trafficlm.flows import FlowConfig
 from trafficlm.live.afpacket import RingCapture, RingConfig
 from trafficlm.model import TrafficModel
@@ -133,8 +131,7 @@ class Sensor:
         self.eve.write(eve_lines(sessions, self.model.labels, self.model.metadata))
 
     def _write_stats(self) -> None:
-        self.eve.write([json.dumps({"timestamp": _now_iso(), "event_type": "stats",
-                                    "stats": self.metrics.snapshot()})])
+        self.eve.write([stats_event(self.metrics.snapshot())])
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
@@ -191,7 +188,3 @@ def _drop_privileges(user: str, eve: EveFile) -> None:
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
