@@ -82,3 +82,9 @@ def test_whole_capture_table_counts_fitting_alerts(manifest, tmp_path):
     assert (table["summary"]["attack_labels"], table["summary"]["single_capture_labels"]) == (1, 0)
     assert [(c["label"], c["benign"], "DNS Tunnel" in c["verdicts"]) for c in table["captures"]] \
         == [("dns_tunnel", False, True)] * 2
+    # each verdict with its surest session's score, which the operating points replay
+    for capture in table["captures"]:
+        assert sorted(capture["scores"]) == capture["verdicts"]
+        assert all(0 < score <= 1 for score in capture["scores"].values())
+    lowest = table["operating_points"][0]
+    assert lowest["attacks_fitting"] == 2 and lowest["benign"] == 0

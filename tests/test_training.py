@@ -228,6 +228,10 @@ def test_every_labelled_attack_capture_is_tested_once_by_a_model_without_it(mani
     assert summary["benign_captures"] == len(benign) == 2
     assert summary["benign_with_any_alert"] == len(kfold["benign_alerts"]) / (2 * 2)
     assert all(a["verdicts"] and a["fold"] in (0, 1) for a in kfold["benign_alerts"])
+    points = kfold["operating_points"]
+    assert points[0]["attacks_fitting"] <= summary["detected"] and points[0]["benign"] == 4
+    fitting = [p["attacks_fitting"] for p in points]  # a stricter minimum never finds more
+    assert fitting == sorted(fitting, reverse=True)
     folds = sorted((tmp_path / "run" / "evaluation" / "folds").iterdir())
     assert [f.name for f in folds] == ["fold-0", "fold-1"]
     assert all(TrafficModel(f).labels for f in folds)  # each fold's model is a real model
@@ -459,3 +463,23 @@ def test_unseen_conditions_train_on_fast_paths_and_test_on_slow_ones_and_unseen_
     assert rows(parts.validation) == [("run3", 10), ("run3", 50)]
     assert rows(parts.test) == [("run2", 10), ("run2", 50), ("run2", 150), ("run2", 300),
                                 ("run4", 300)]  # 150 ms is neither seen nor unseen
+
+
+def test_a_minimum_session_score_is_replayed_on_the_recorded_sessions():
+    """Each capture keeps its verdicts' surest session scores; a stricter minimum drops the
+    verdicts below it, so an unsure false alarm goes and a sure detection stays."""
+    from trafficlm.training.operating_points import operating_points
+    from trafficlm.training.report import _operating_point_lines
+
+    def tunnel(verdicts: set[str]) -> bool:
+        return "DNS Tunnel" in verdicts
+
+    attacks = [({"DNS Tunnel": 0.999}, tunnel), ({"DNS Tunnel": 0.95, "PortScan": 0.9995},
+                                                 tunnel), ({}, tunnel)]
+    benign = [{"PortScan": 0.6}, {"DNS Tunnel": 0.995}]
+    points = {p["min_session_score"]: p for p in operating_points(attacks, benign, 10)}
+    assert [(p["attacks_fitting"], p["benign_alerting"]) for p in points.values()] == [
+        (2, 2), (2, 1), (1, 1), (1, 0)]
+    assert points[0.99]["benign_share"] == 0.1 and points[0.5]["attacks"] == 3
+    lines = _operating_point_lines(list(points.values()))
+    assert "| 0.9 | 2 of 3 | 1 of 10 (10.0%) |" in lines

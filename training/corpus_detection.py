@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import polars as pl
+
 from trafficlm.capture import CaptureReport
 from trafficlm.detect import scored_frame
 from trafficlm.flows import FlowBatch
@@ -25,6 +27,7 @@ from trafficlm.pipeline import capture_flows
 from trafficlm.sessions import SessionTable, build_sessions
 from trafficlm.training.counting_rules import rule_verdicts
 from trafficlm.training.datasets.manifest import ManifestCapture
+from trafficlm.training.operating_points import operating_points
 
 SCANS = ("PortScan", "ServiceScan", "UDPScan", "OS Fingerprinting")
 FLOODS = ("DoS Syn Flood", "DoS UDP Flood", "DoS ICMP Flood", "DoS HTTP Flood")
@@ -65,9 +68,14 @@ def capture_sessions(model: TrafficModel, path: str,
 
 
 def capture_verdicts(model: TrafficModel, path: str,
-                     flows: FlowBatch | None = None) -> set[str]:
-    """The verdicts of the sessions triage would alert on in one capture."""
-    return set(capture_sessions(model, path, flows)[1].sessions["verdict"].to_list())
+                     flows: FlowBatch | None = None) -> dict[str, float]:
+    """The verdicts of the sessions triage would alert on in one capture, each with its
+    surest session's mean attack score (``operating_points`` replays a minimum on it)."""
+    sessions = capture_sessions(model, path, flows)[1].sessions
+    if sessions.is_empty():
+        return {}
+    top = sessions.group_by("verdict").agg(pl.col("mean_attack_score").max())
+    return {verdict: round(float(score), 4) for verdict, score in top.iter_rows()}
 
 
 def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
@@ -83,14 +91,15 @@ def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
         flows = read_capture(capture.path)
         row = counts[capture.label]
         row["captures"] += 1
-        model_verdicts = capture_verdicts(model, capture.path, flows)
+        scores = capture_verdicts(model, capture.path, flows)
+        model_verdicts = set(scores)
         rules = rule_verdicts(flows_frame(flows)) if flows else set()
         for prefix, verdicts in (("", model_verdicts), ("rules_", rules)):
             row[f"{prefix}any_alert"] += bool(verdicts)
             row[f"{prefix}fitting_alert"] += _fits(capture.label, verdicts)
         verdicts_per_capture.append({"capture": capture.path, "label": capture.label,
                                      "benign": capture.label in benign_labels,
-                                     "verdicts": sorted(model_verdicts),
+                                     "verdicts": sorted(model_verdicts), "scores": scores,
                                      "rules": sorted(rules)})
     benign = [counts[b] for b in benign_labels if b in counts]
     attacks = [row for label, row in counts.items() if label not in benign_labels]
@@ -115,7 +124,16 @@ def corpus_detection(model: TrafficModel, captures: list[ManifestCapture],
     }
     say(f"corpus detection: {summary}")
     return {"summary": summary, "per_label": dict(sorted(counts.items())),
-            "captures": verdicts_per_capture}
+            "captures": verdicts_per_capture,
+            "operating_points": _operating_points(verdicts_per_capture)}
+
+
+def _operating_points(captures: list[dict]) -> list[dict]:
+    """The table's captures replayed at stricter minimum session scores."""
+    attacks = [(c["scores"], lambda verdicts, label=c["label"]: _fits(label, verdicts))
+               for c in captures if not c["benign"]]
+    benign = [c for c in captures if c["benign"]]
+    return operating_points(attacks, [c["scores"] for c in benign], len(benign))
 
 
 def _fits(label: str, verdicts: set[str]) -> bool:

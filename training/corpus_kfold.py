@@ -33,6 +33,7 @@ from trafficlm.training.datasets.corpus_labels import CaptureLabels, covered_att
 from trafficlm.training.datasets.flowset import FlowSet
 from trafficlm.training.datasets.manifest import ManifestCapture
 from trafficlm.training.finetune import side_model
+from trafficlm.training.operating_points import operating_points
 from trafficlm.training.split import Split
 
 
@@ -61,7 +62,7 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
     tested_attacks = split.test.select(np.isin(split.test.capture, attack_paths))
     outcomes: dict[str, dict[str, bool]] = {"detected": {}, "any_alert": {},
                                             "rules_detected": {}}
-    verdicts: dict[str, list[str]] = {}  # per capture: what its sessions were called
+    verdicts: dict[str, dict[str, float]] = {}  # per capture: its verdicts' surest scores
     benign = {c.path: read_capture(c.path) for c in captures  # read once for every fold
               if c.label in recipe.data.manifest_benign and c.group in recipe.data.test_groups}
     benign_alerts: list[dict] = []  # per fold and alerted benign capture: its verdicts
@@ -74,8 +75,8 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
                             [c.path for c, _ in held], tokenizer, fold)
         for capture, entry in held:
             flows = read_capture(capture.path)
-            alerted = capture_verdicts(model, capture.path, flows)
-            verdicts[entry.path] = sorted(alerted)
+            verdicts[entry.path] = capture_verdicts(model, capture.path, flows)
+            alerted = set(verdicts[entry.path])
             outcomes["detected"][entry.path] = bool(alerted & _families(entry))
             outcomes["any_alert"][entry.path] = bool(alerted)
             rules = rule_verdicts(flows_frame(flows)) if flows else set()
@@ -91,11 +92,16 @@ def corpus_kfold(recipe: Recipe, encoder: Path, split: Split,
                if benign and tested else None}
     say(f"corpus k-fold: {summary}")
     captures_out = [{"capture": a.name, "family": a.family, "fold": folds[a.name],
-                     "verdicts": verdicts.get(a.name, []),
+                     "verdicts": sorted(verdicts.get(a.name, {})),
+                     "scores": verdicts.get(a.name, {}),
                      **{column: bool(held.get(a.name)) for column, held in outcomes.items()}}
                     for _, _, a in attacks]
+    points = operating_points(
+        [(verdicts.get(entry.path, {}), lambda found, entry=entry: bool(found & _families(entry)))
+         for _, entry, _ in attacks],
+        [a["scores"] for a in benign_alerts], len(benign) * tested)
     return {"summary": summary, "per_family": table, "captures": captures_out,
-            "benign_alerts": benign_alerts}
+            "benign_alerts": benign_alerts, "operating_points": points}
 
 
 def _benign_alerts(model: TrafficModel, benign: dict[str, FlowBatch | None],
@@ -105,9 +111,10 @@ def _benign_alerts(model: TrafficModel, benign: dict[str, FlowBatch | None],
     on all."""
     alerted = []
     for path, flows in benign.items():
-        verdicts = capture_verdicts(model, path, flows)
-        if verdicts:
-            alerted.append({"capture": path, "fold": fold, "verdicts": sorted(verdicts)})
+        scores = capture_verdicts(model, path, flows)
+        if scores:
+            alerted.append({"capture": path, "fold": fold, "verdicts": sorted(scores),
+                            "scores": scores})
     return alerted
 
 

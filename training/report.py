@@ -147,6 +147,7 @@ def _kfold_lines(kfold: dict | None) -> list[str]:
              "with a sibling of their family in another fold to learn from; the Zeek-style "
              f"counting rules, on the same captures: {s.get('rules_detected', 'n/a')}",
              *_kfold_benign_lines(kfold), "",
+             *_operating_point_lines(kfold.get("operating_points")),
              "| family | captures | ceiling | detected | any alert | counting rules |",
              "| --- | --- | --- | --- | --- | --- |"]
     for family, row in kfold["per_family"].items():
@@ -192,7 +193,22 @@ def _corpus_lines(corpus: dict | None, heading: str, sim_to_real: bool) -> list[
     for label, r in corpus["per_label"].items():
         lines.append(f"| {label} | {r['captures']} | {r['any_alert']} | {r['fitting_alert']} | "
                      f"{r['rules_any_alert']}, {r['rules_fitting_alert']} |")
-    return [*lines, "", *_false_alert_lines(corpus), ""]
+    return [*lines, "", *_false_alert_lines(corpus), "",
+            *_operating_point_lines(corpus.get("operating_points"))]
+
+
+def _operating_point_lines(points: list[dict] | None) -> list[str]:
+    """The same captures at stricter minimum session scores (``operating_points``)."""
+    if not points:
+        return []
+    lines = ["Were triage to keep only sessions whose mean attack score reaches a minimum "
+             "(replayed on the same sessions):", "",
+             "| minimum session score | attack captures, fitting alert | benign, any alert |",
+             "| --- | --- | --- |"]
+    lines += [f"| {p['min_session_score']} | {p['attacks_fitting']} of {p['attacks']} | "
+              f"{p['benign_alerting']} of {p['benign']} ({_pct(p['benign_share'])}) |"
+              for p in points]
+    return [*lines, ""]
 
 
 def _false_alert_lines(corpus: dict, most: int = 30) -> list[str]:
