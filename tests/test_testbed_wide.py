@@ -177,3 +177,34 @@ def test_many_keeps_complete_runs_and_makes_interrupted_ones_again(tmp_path):
     assert run_many(template, [9], say=said.append) == runs
     assert said == ["seed 9: complete already, kept (1/1)"]
     assert (runs[0] / "manifest.json").stat().st_mtime == stamp
+
+
+@needs_root
+def test_a_forged_flood_keeps_its_packets_within_a_small_link_mtu():
+    """A raw socket's packets are never fragmented: a 1,400-byte echo flood on a 1,400-byte
+    link used to die on its first packet (EMSGSIZE), leaving the run without its ICMP
+    flood. Every packet must leave, cut to the link's MTU."""
+    from trafficlm.training.testbed.wide_scenarios import MANY_SOURCE_FLOOD
+
+    names = ("tlm-mtu-a", "tlm-mtu-b")
+    try:
+        for name in names:
+            subprocess.run(["ip", "netns", "add", name], check=True)
+        subprocess.run(["ip", "link", "add", "eth0", "netns", names[0], "type", "veth", "peer",
+                        "name", "eth0", "netns", names[1]], check=True)
+        for k, name in enumerate(names):
+            for command in (["addr", "add", f"10.99.0.{k + 1}/24", "dev", "eth0"],
+                            ["link", "set", "eth0", "up", "mtu", "1400"]):
+                subprocess.run(["ip", "-n", name, *command], check=True)
+        sent = subprocess.run(["ip", "netns", "exec", names[0], "python3", "-c",
+                               MANY_SOURCE_FLOOD, "10.99.0.2", "0", "20", "0.5", "0", "1",
+                               SPOOF_RANGE, "icmp", "1400"],
+                              capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        transmitted = subprocess.run(["ip", "netns", "exec", names[0], "cat",
+                                      "/sys/class/net/eth0/statistics/tx_packets"],
+                                     capture_output=True, text=True, check=True).stdout
+        assert int(transmitted) >= 20
+    finally:
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)

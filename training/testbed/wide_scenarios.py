@@ -279,6 +279,11 @@ import ipaddress, random, socket, struct, sys, time
 target, port, count, seconds, pool, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
     float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 net, kind, size = ipaddress.ip_network(sys.argv[7]), sys.argv[8], int(sys.argv[9])
+try:  # the kernel fragments no header-included packet: keep each within the link's MTU
+    mtu = int(open("/sys/class/net/eth0/mtu").read())
+except (OSError, ValueError):
+    mtu = 1280  # the least any testbed link has
+size = min(size, mtu - 28)
 rng = random.Random(seed)
 draw = lambda: socket.inet_aton(str(net.network_address + rng.randrange(1, net.num_addresses - 1)))
 sources = [draw() for _ in range(pool)] if pool else None
