@@ -81,9 +81,9 @@ def evaluate(recipe: Recipe, say=print,
     return results
 
 
-STAGE_NAMES = ("corpus_detection", "corpus_kfold", "sim_to_real", "unseen_conditions",
-               "shortcut_audit", "explanations", "baselines", "probe", "leave_one_attack_out",
-               "seeds")
+STAGE_NAMES = ("corpus_detection", "baselines", "shortcut_audit", "explanations",
+               "corpus_kfold", "sim_to_real", "unseen_conditions", "probe",
+               "leave_one_attack_out", "seeds")
 
 
 def evaluate_only(recipe: Recipe, names: list[str], say=print) -> dict:
@@ -135,11 +135,16 @@ def _stages(recipe: Recipe, model: TrafficModel | None, tokenizer, flows: FlowSe
     no fine-tuned ``model``, only those that fine-tune their own."""
     encoder = Path(recipe.output) / "pretrain" / "model"
     stages: list[Stage] = []
-    # the quickest table on networks the model never saw first (minutes: the model's own
-    # verdicts on the held-out captures), then those that fine-tune models of their own
+    # the quickest tables first (minutes each: the model's own verdicts on the held-out
+    # captures, the shallow baselines, the audit), then those that fine-tune models of
+    # their own (up to 40 minutes each): a run stopped part way has the most tables
     if recipe.data.manifest and model:
         stages.append(("corpus_detection", lambda: corpus_detection(
             model, unseen_manifest_captures(recipe), recipe.data.manifest_benign, say)))
+    if model:
+        stages += [("baselines", lambda: _baselines(recipe, split, model.labels)),
+                   ("shortcut_audit", lambda: shortcut_audit(model, split.test, recipe.seed)),
+                   ("explanations", lambda: explanation_kinds(model, split.test, recipe.seed))]
     if recipe.data.corpus_attacks:
         captures = read_manifest(recipe.data.manifest, recipe.data.manifest_groups)
         stages.append(("corpus_kfold", lambda: corpus_kfold(
@@ -151,10 +156,7 @@ def _stages(recipe: Recipe, model: TrafficModel | None, tokenizer, flows: FlowSe
         stages.append(("unseen_conditions", lambda: unseen_conditions(
             recipe, encoder, flows, split, say)))
     if model:
-        stages += [("shortcut_audit", lambda: shortcut_audit(model, split.test, recipe.seed)),
-                   ("explanations", lambda: explanation_kinds(model, split.test, recipe.seed)),
-                   ("baselines", lambda: _baselines(recipe, split, model.labels)),
-                   ("probe", lambda: _probe(recipe, encoder, split, model.labels, say))]
+        stages.append(("probe", lambda: _probe(recipe, encoder, split, model.labels, say)))
     if recipe.evaluate.leave_one_out:
         stages.append(("leave_one_attack_out", lambda: _leave_one_out(
             recipe, encoder, split, say)))
