@@ -361,6 +361,18 @@ def test_report_names_absent_and_small_classes():
     results["labels"].remove("DoS Syn Flood")
     assert "No test flow of" not in markdown(results)
 
+    # held-out captures scored by a model that read corpus attack flows are no sim-to-real
+    # table, even while the k-fold that says it read them is still to run
+    summary = {"attacks_with_fitting_alert": 0.5, "attack_captures": 2, "staged_captures": 2,
+               "staged_with_fitting_alert": 0.5, "attacks_with_any_alert": 0.5,
+               "benign_with_any_alert": 0.0, "benign_captures": 1, "attack_labels": 1,
+               "single_capture_labels": 0}
+    results["corpus_detection"] = {"summary": summary, "per_label": {}, "captures": []}
+    assert "- sim-to-real: of the 2" in markdown(results)
+    results["pending"] = ["corpus_kfold"]
+    assert "- sim-to-real" not in markdown(results)
+    assert "- families the testbed stages: of the 2" in markdown(results)
+
 
 def test_report_lists_the_benign_captures_that_alerted_with_their_verdicts():
     from trafficlm.training.report import _corpus_lines
