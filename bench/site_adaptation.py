@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--attacks", type=Path, required=True, help="an attack run, same seed")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--recipe", type=Path, default=REPO / "configs/train/default.toml",
+    parser.add_argument("--recipe", type=Path, default=REPO / "configs/train/lab.toml",
                         help="the base model's recipe (which corpus captures it never read)")
     parser.add_argument("--fit-minutes", type=float, default=60.0)
     args = parser.parse_args()
